@@ -1,0 +1,125 @@
+"""Demo monitor: listens to the running stack and summarises what flowed (used by ``pose_stack demo``)."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from pose_estimation_msgs.msg import HumanPose3DArray, PerceptionLatency, SafetyStatus
+
+from .ros_conversions import humans_from_msg, stamp_to_ns
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def root_relative_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean per-joint position error (same units as inputs) after aligning the roots (joint 0). (J,3),(J,3)."""
+    return float(np.linalg.norm((pred - pred[0]) - (gt - gt[0]), axis=-1).mean())
+
+
+@dataclass
+class Summary:
+    duration_s: float
+    frames: int
+    pose_msgs: int
+    poses: int
+    stamps_matched: int
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    states: Counter = field(default_factory=Counter)
+    mpjpe_mm: list[float] = field(default_factory=list)
+
+    def healthy(self) -> bool:
+        return self.frames > 0 and self.poses > 0
+
+    def table(self) -> str:
+        rows = [("duration", f"{self.duration_s:.1f} s"), ("frames in (image_raw)", str(self.frames)),
+                ("pose messages out", str(self.pose_msgs)), ("people estimated", str(self.poses)),
+                ("pose stamps equal to an image stamp", f"{self.stamps_matched}/{self.pose_msgs}")]
+        for key in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms"):
+            v = self.latency_ms.get(key, [])
+            rows.append((f"latency {key[:-3]} mean / p95", f"{np.mean(v) if v else float('nan'):.1f} / "
+                                                          f"{percentile(v, 95):.1f} ms"))
+        states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items())) or "none"
+        rows.append(("controller states (cycles)", states))
+        if self.mpjpe_mm:
+            rows.append(("root-relative MPJPE vs synthetic ground truth", f"{np.mean(self.mpjpe_mm):.0f} mm "
+                                                                          f"(n={len(self.mpjpe_mm)})"))
+        w = max(len(r[0]) for r in rows)
+        lines = ["", "| " + "metric".ljust(w) + " | value |", "|" + "-" * (w + 2) + "|-------|"]
+        lines += [f"| {k.ljust(w)} | {v} |" for k, v in rows]
+        return "\n".join(lines)
+
+
+class DemoMonitor:
+    """An rclpy node in the runner's process counting frames, poses, latencies and controller states."""
+
+    def __init__(self, namespace: str = "") -> None:
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = Node("pose_stack_monitor", namespace=namespace or None)
+        self.frames = 0
+        self.image_stamps: set[int] = set()
+        self.pose_msgs = 0
+        self.poses = 0
+        self.matched = 0
+        self.latency: dict[str, list[float]] = {k: [] for k in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms")}
+        self.states: Counter = Counter()
+        self.gt: dict[int, np.ndarray] = {}
+        self.mpjpe: list[float] = []
+        n = self.node
+        n.create_subscription(Image, "image_raw", self._on_image, qos_profile_sensor_data)
+        n.create_subscription(HumanPose3DArray, "poses", self._on_poses, 10)
+        n.create_subscription(HumanPose3DArray, "ground_truth_poses", self._on_gt, 10)
+        n.create_subscription(PerceptionLatency, "perception_latency", self._on_latency, 10)
+        n.create_subscription(SafetyStatus, "safety_status", self._on_status, 50)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+
+    def _on_image(self, msg: Image) -> None:
+        self.frames += 1
+        self.image_stamps.add(stamp_to_ns(msg.header.stamp))
+
+    def _on_gt(self, msg: HumanPose3DArray) -> None:
+        for _, joints, _ in humans_from_msg(msg)[:1]:
+            self.gt[stamp_to_ns(msg.header.stamp)] = joints
+        self.image_stamps.add(stamp_to_ns(msg.header.stamp))
+
+    def _on_poses(self, msg: HumanPose3DArray) -> None:
+        self.pose_msgs += 1
+        self.poses += len(msg.humans)
+        stamp = stamp_to_ns(msg.header.stamp)
+        self.matched += stamp in self.image_stamps
+        humans = humans_from_msg(msg)
+        if humans and stamp in self.gt:
+            self.mpjpe.append(1000.0 * root_relative_mpjpe(humans[0][1], self.gt[stamp]))
+
+    def _on_latency(self, msg: PerceptionLatency) -> None:
+        for k in self.latency:
+            self.latency[k].append(float(getattr(msg, k)))
+
+    def _on_status(self, msg: SafetyStatus) -> None:
+        self.states[msg.state_name] += 1
+
+    def spin_for(self, seconds: float) -> None:
+        """Process callbacks for ``seconds``."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.executor.spin_once(timeout_sec=left)
+
+    def summary(self, duration_s: float) -> Summary:
+        return Summary(duration_s, self.frames, self.pose_msgs, self.poses, self.matched, self.latency,
+                       self.states, self.mpjpe)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown()

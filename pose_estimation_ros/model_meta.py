@@ -1,0 +1,166 @@
+"""Model metadata: the JSON written beside every exported ONNX file, and the checks the runtime runs.
+
+The metadata file is ``<model>.json`` next to ``<model>.onnx``. The exporter (``training/export.py``)
+writes it with :func:`write_metadata`; the runtime loads it with :func:`load_metadata` and refuses a
+model whose metadata does not match what the node is configured for (:func:`check_metadata`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+KIND_PER_FRAME = "per_frame"
+KIND_TEMPORAL = "temporal"
+# Opsets this runtime's onnxruntime is known to run for our exports.
+SUPPORTED_OPSETS = range(13, 22)
+
+# Tensor names of the ONNX interface (the exporter and the runtime both use these).
+PER_FRAME_INPUT = "image"                                   # (N, 3, H, W) float32, normalised
+PER_FRAME_OUTPUTS = ("pose6d", "betas", "cam", "joints")    # (N,24,6) (N,B) (N,3) (N,24,3)
+TEMPORAL_INPUTS = ("pose6d", "betas", "valid")              # (1,T,24,6) (1,T,B) float32, (1,T) bool
+TEMPORAL_OUTPUTS = ("pose6d_out", "joints")                 # (1,T,24,6) (1,T,24,3)
+
+
+class ModelMetadataError(RuntimeError):
+    """A model file or its metadata is missing, corrupt or does not match the configuration."""
+
+
+@dataclass
+class Normalization:
+    """How an image becomes the model input: ``((rgb / 255) - mean) / std``, channels first."""
+
+    color_order: str = "rgb"
+    scale: float = 1.0 / 255.0
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+
+
+@dataclass
+class ModelMetadata:
+    """Everything the runtime needs to know about one exported model."""
+
+    kind: str                       # "per_frame" | "temporal"
+    name: str                       # e.g. "mocap_spin_resnet18", "posebert"
+    skeleton: str                   # e.g. "smpl24"
+    joint_names: list[str]
+    opset: int
+    trained: bool
+    training_data: str              # free text: datasets / "untrained (seed 0)"
+    rotation_repr: str = "6d"
+    num_betas: int = 10
+    input_size: list[int] | None = None        # per_frame: [H, W]
+    normalization: Normalization | None = None  # per_frame
+    window: int | None = None                   # temporal: T
+    architecture: dict[str, Any] = field(default_factory=dict)
+    onnx_sha256: str = ""
+    created_by: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "ModelMetadata":
+        d = dict(d)
+        if d.get("normalization") is not None:
+            d["normalization"] = Normalization(**d["normalization"])
+        known = set(ModelMetadata.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ModelMetadataError(f"unknown metadata keys {sorted(unknown)}")
+        return ModelMetadata(**d)
+
+
+def metadata_path(onnx_path: str | Path) -> Path:
+    """``models/x.onnx`` -> ``models/x.json``."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_metadata(onnx_path: str | Path, meta: ModelMetadata) -> Path:
+    """Write the metadata JSON beside ``onnx_path`` with the ONNX file's sha256 filled in."""
+    meta.onnx_sha256 = file_sha256(onnx_path)
+    out = metadata_path(onnx_path)
+    out.write_text(meta.to_json() + "\n")
+    return out
+
+
+def load_metadata(onnx_path: str | Path) -> ModelMetadata:
+    """Load and integrity-check the metadata of ``onnx_path``.
+
+    Raises:
+        ModelMetadataError: the model or its JSON is missing, the JSON is malformed, or the ONNX
+            file is not the one the metadata describes (sha256 mismatch).
+    """
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise ModelMetadataError(f"model file not found: {onnx_path}")
+    mpath = metadata_path(onnx_path)
+    if not mpath.is_file():
+        raise ModelMetadataError(
+            f"metadata file not found: {mpath} (every model needs its exporter-written JSON beside it)")
+    try:
+        meta = ModelMetadata.from_dict(json.loads(mpath.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ModelMetadataError(f"malformed metadata {mpath}: {e}") from e
+    if meta.format_version != FORMAT_VERSION:
+        raise ModelMetadataError(
+            f"{mpath}: metadata format_version {meta.format_version}, this runtime reads {FORMAT_VERSION}")
+    if meta.onnx_sha256 and meta.onnx_sha256 != file_sha256(onnx_path):
+        raise ModelMetadataError(
+            f"{onnx_path} does not match its metadata {mpath} (sha256 differs): re-export the model "
+            "or restore the matching file")
+    return meta
+
+
+def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | tuple[str, ...],
+                   input_size: tuple[int, int] | None = None, window: int | None = None,
+                   source: str = "model") -> None:
+    """Refuse a model that does not match what the caller is configured for.
+
+    Args:
+        meta: loaded metadata.
+        kind: expected kind (``per_frame`` or ``temporal``).
+        joint_names: the joint names the consumer publishes (order matters).
+        input_size: expected ``(H, W)`` for a per-frame model, or None to accept the model's.
+        window: expected window length T for a temporal model, or None to accept the model's.
+        source: name used in error messages (usually the file path).
+
+    Raises:
+        ModelMetadataError: naming the first mismatch.
+    """
+    if meta.kind != kind:
+        raise ModelMetadataError(f"{source}: is a '{meta.kind}' model, expected '{kind}'")
+    if list(meta.joint_names) != list(joint_names):
+        raise ModelMetadataError(
+            f"{source}: joint names differ from the runtime skeleton "
+            f"(model {len(meta.joint_names)} joints '{meta.skeleton}', runtime {len(joint_names)})")
+    if meta.opset not in SUPPORTED_OPSETS:
+        raise ModelMetadataError(
+            f"{source}: ONNX opset {meta.opset} not supported (supported {SUPPORTED_OPSETS.start}.."
+            f"{SUPPORTED_OPSETS.stop - 1})")
+    if meta.rotation_repr != "6d":
+        raise ModelMetadataError(f"{source}: rotation representation '{meta.rotation_repr}', expected '6d'")
+    if kind == KIND_PER_FRAME:
+        if meta.input_size is None or meta.normalization is None:
+            raise ModelMetadataError(f"{source}: per-frame metadata lacks input_size/normalization")
+        if input_size is not None and tuple(meta.input_size) != tuple(input_size):
+            raise ModelMetadataError(
+                f"{source}: input size {tuple(meta.input_size)} differs from configured {tuple(input_size)}")
+    if kind == KIND_TEMPORAL:
+        if meta.window is None or meta.window < 1:
+            raise ModelMetadataError(f"{source}: temporal metadata lacks a window length")
+        if window is not None and meta.window != window:
+            raise ModelMetadataError(
+                f"{source}: window length {meta.window} differs from configured window {window}")

@@ -1,0 +1,1 @@
+"""rclpy node shells: parameters, topics and timers around the ROS-free cores."""

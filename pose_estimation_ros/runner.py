@@ -1,0 +1,164 @@
+"""The project's own launcher: starts the node set of :mod:`stack` (each node in its own process, same
+parameter files as the launch file) where ``ros2 launch`` is not available.
+
+    pose_stack run  [--duration S] [--set node.param=value ...] [--remap node:from:=to ...] [--no-camera]
+    pose_stack demo [--duration S]   # run on the embedded default and print a summary
+
+DDS confinement (loopback profile, LOCALHOST discovery) is set by ``scripts/netns_run.sh``; the runner
+also sets the profile and discovery range itself if they are missing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .stack import STACK, NodeSpec, config_dir
+
+
+def loopback_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for child nodes: DDS bound to loopback (profile + LOCALHOST discovery)."""
+    env = dict(os.environ if base is None else base)
+    profile = config_dir() / "fastdds_loopback.xml"
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def node_command(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None = None,
+                 remaps: list[tuple[str, str]] | None = None, namespace: str = "") -> list[str]:
+    """``python -m <module> --ros-args ...`` for one node, with its YAML and overrides."""
+    cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+           "--params-file", str(cfg_dir / spec.params_file)]
+    if namespace:
+        cmd += ["-r", f"__ns:={namespace}"]
+    for src, dst in list(spec.remappings) + list(remaps or []):
+        cmd += ["-r", f"{src}:={dst}"]
+    for key, value in (overrides or {}).items():
+        cmd += ["-p", f"{key}:={value}"]
+    return cmd
+
+
+def parse_sets(items: list[str]) -> dict[str, dict[str, str]]:
+    """['perception.window=8'] -> {'perception': {'window': '8'}}."""
+    out: dict[str, dict[str, str]] = {}
+    names = {s.name for s in STACK}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise SystemExit(f"--set expects node.param=value, got '{item}'")
+        key, value = item.split("=", 1)
+        node, param = key.split(".", 1)
+        if node not in names:
+            raise SystemExit(f"--set: unknown node '{node}' (nodes: {', '.join(sorted(names))})")
+        out.setdefault(node, {})[param] = value
+    return out
+
+
+def parse_remaps(items: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """['perception:image:=/sim/camera'] -> {'perception': [('image', '/sim/camera')]}."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for item in items:
+        node, _, rule = item.partition(":")
+        if ":=" not in rule:
+            raise SystemExit(f"--remap expects node:from:=to, got '{item}'")
+        src, dst = rule.split(":=", 1)
+        out.setdefault(node, []).append((src, dst))
+    return out
+
+
+class Stack:
+    """The running node processes."""
+
+    def __init__(self, specs: list[NodeSpec], cfg_dir: Path, sets: dict[str, dict[str, str]],
+                 remaps: dict[str, list[tuple[str, str]]], namespace: str = "", log_dir: Path | None = None):
+        self.procs: dict[str, subprocess.Popen] = {}
+        env = loopback_env()
+        for spec in specs:
+            cmd = node_command(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace)
+            out = open(log_dir / f"{spec.name}.log", "w") if log_dir else None
+            self.procs[spec.name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+
+    def failed(self) -> dict[str, int]:
+        """Nodes that exited, with their return codes."""
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def stop(self, timeout: float = 5.0) -> dict[str, int]:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return {n: p.returncode for n, p in self.procs.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pose_stack", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "start the node set until Ctrl-C or --duration"),
+                        ("demo", "run on the embedded default for a bounded time and print a summary")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--duration", type=float, default=0.0 if name == "run" else 20.0,
+                       help="seconds to run (0 = until Ctrl-C)")
+        p.add_argument("--config-dir", type=Path, default=None, help="folder with camera/perception/controller.yaml")
+        p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+        p.add_argument("--remap", action="append", default=[], metavar="NODE:FROM:=TO")
+        p.add_argument("--namespace", default="")
+        p.add_argument("--no-camera", action="store_true", help="use an external image topic (e.g. Gazebo)")
+        p.add_argument("--log-dir", type=Path, default=None, help="write each node's output to LOG_DIR/<node>.log")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg_dir = args.config_dir or config_dir()
+    specs = [s for s in STACK if not (args.no_camera and s.name == "camera")]
+    sets, remaps = parse_sets(args.set), parse_remaps(args.remap)
+    if args.log_dir:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(loopback_env())
+    monitor = None
+    if args.command == "demo":
+        from .demo import DemoMonitor   # imports rclpy; only the demo needs it in this process
+        monitor = DemoMonitor(namespace=args.namespace)
+    stack = Stack(specs, cfg_dir, sets, remaps, args.namespace, args.log_dir)
+    print(f"[pose_stack] started {', '.join(f'{n} (pid {p.pid})' for n, p in stack.procs.items())}", flush=True)
+    start = time.monotonic()
+    exit_code = 0
+    try:
+        while args.duration <= 0 or time.monotonic() - start < args.duration:
+            if monitor is not None:
+                monitor.spin_for(0.2)
+            else:
+                time.sleep(0.2)
+            dead = stack.failed()
+            if dead:
+                print(f"[pose_stack] node(s) exited early: {dead}", file=sys.stderr)
+                exit_code = 1
+                break
+    except KeyboardInterrupt:
+        pass
+    codes = stack.stop()
+    print(f"[pose_stack] stopped: {codes}", flush=True)
+    if monitor is not None:
+        summary = monitor.summary(time.monotonic() - start)
+        monitor.close()
+        print(summary.table())
+        if exit_code == 0 and not summary.healthy():
+            print("[pose_stack] demo unhealthy: no frames or no poses flowed", file=sys.stderr)
+            exit_code = 1
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Metadata: round trip, and the runtime refusing every kind of mismatch with a clear message."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.inference import OnnxModel, select_providers
+from pose_estimation_ros.model_meta import (KIND_PER_FRAME, KIND_TEMPORAL, ModelMetadata, ModelMetadataError,
+                                            Normalization, check_metadata, load_metadata, write_metadata)
+
+NAMES = list(skeleton.JOINT_NAMES)
+
+
+def per_frame_meta(**kw) -> ModelMetadata:
+    d = dict(kind=KIND_PER_FRAME, name="t", skeleton="smpl24", joint_names=NAMES, opset=17, trained=False,
+             training_data="none", input_size=[224, 224], normalization=Normalization())
+    d.update(kw)
+    return ModelMetadata(**d)
+
+
+def write_identityish_per_frame(path, size=32):
+    """A tiny real ONNX graph with the per-frame interface: image -> (pose6d, betas, cam, joints)."""
+    img = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("pose6d", "betas", "cam", "joints")]
+    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=0, axes=[1, 2, 3])]
+    consts = []
+    for name, shape in (("pose6d", [24, 6]), ("betas", [10]), ("cam", [3]), ("joints", [24, 3])):
+        consts.append(helper.make_tensor(f"{name}_c", TensorProto.FLOAT, [1] + shape, np.ones([1] + shape).ravel()))
+        nodes.append(helper.make_node("Identity", [f"{name}_c"], [name]))
+    g = helper.make_graph(nodes, "g", [img], outs, initializer=consts)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+def test_round_trip(tmp_path):
+    p = tmp_path / "m.onnx"
+    write_identityish_per_frame(p)
+    meta = per_frame_meta(input_size=[32, 32])
+    write_metadata(p, meta)
+    back = load_metadata(p)
+    assert back == meta and back.onnx_sha256 == meta.onnx_sha256 and len(back.onnx_sha256) == 64
+    check_metadata(back, kind=KIND_PER_FRAME, joint_names=NAMES, input_size=(32, 32))
+    m = OnnxModel(p, kind=KIND_PER_FRAME, joint_names=NAMES)
+    outs = m.run({"image": np.zeros((1, 3, 32, 32), np.float32)})
+    assert [o.shape for o in outs] == [(1, 24, 6), (1, 10), (1, 3), (1, 24, 3)]
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(ModelMetadataError, match="model file not found"):
+        load_metadata(tmp_path / "nope.onnx")
+    p = tmp_path / "m.onnx"
+    write_identityish_per_frame(p)
+    with pytest.raises(ModelMetadataError, match="metadata file not found"):
+        load_metadata(p)
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ModelMetadataError, match="malformed metadata"):
+        load_metadata(p)
+
+
+def test_swapped_onnx_file_is_refused(tmp_path):
+    p = tmp_path / "m.onnx"
+    write_identityish_per_frame(p)
+    write_metadata(p, per_frame_meta(input_size=[32, 32]))
+    write_identityish_per_frame(p, size=48)      # someone replaced the model, not the JSON
+    with pytest.raises(ModelMetadataError, match="sha256 differs"):
+        load_metadata(p)
+
+
+@pytest.mark.parametrize("kwargs,expect", [
+    (dict(kind=KIND_TEMPORAL), "expected 'temporal'"),
+    (dict(joint_names=NAMES[:-1]), "joint names differ"),
+    (dict(opset=9), "opset 9 not supported"),
+    (dict(rotation_repr="axis_angle"), "rotation representation"),
+])
+def test_check_refuses_mismatch(kwargs, expect):
+    kind = kwargs.pop("kind", KIND_PER_FRAME)
+    meta = per_frame_meta(**kwargs)
+    with pytest.raises(ModelMetadataError, match=expect):
+        check_metadata(meta, kind=kind, joint_names=NAMES)
+
+
+def test_input_size_and_window_mismatch():
+    with pytest.raises(ModelMetadataError, match=r"input size \(224, 224\) differs from configured \(256, 256\)"):
+        check_metadata(per_frame_meta(), kind=KIND_PER_FRAME, joint_names=NAMES, input_size=(256, 256))
+    t = ModelMetadata(kind=KIND_TEMPORAL, name="pb", skeleton="smpl24", joint_names=NAMES, opset=17, trained=False,
+                      training_data="none", window=16)
+    check_metadata(t, kind=KIND_TEMPORAL, joint_names=NAMES, window=16)
+    with pytest.raises(ModelMetadataError, match="window length 16 differs from configured window 8"):
+        check_metadata(t, kind=KIND_TEMPORAL, joint_names=NAMES, window=8)
+
+
+def test_graph_that_contradicts_its_metadata_is_refused(tmp_path):
+    p = tmp_path / "m.onnx"
+    write_identityish_per_frame(p, size=32)
+    write_metadata(p, per_frame_meta(input_size=[64, 64]))   # metadata lies about the input size
+    with pytest.raises(ModelMetadataError, match="graph input size"):
+        OnnxModel(p, kind=KIND_PER_FRAME, joint_names=NAMES)
+
+
+def test_unknown_metadata_key_is_refused(tmp_path):
+    p = tmp_path / "m.onnx"
+    write_identityish_per_frame(p)
+    write_metadata(p, per_frame_meta(input_size=[32, 32]))
+    d = json.loads((tmp_path / "m.json").read_text())
+    d["surprise"] = 1
+    (tmp_path / "m.json").write_text(json.dumps(d))
+    with pytest.raises(ModelMetadataError, match="unknown metadata keys"):
+        load_metadata(p)
+
+
+def test_provider_fallback_and_unknown_provider():
+    providers, warning = select_providers("cpu")
+    assert providers == ["CPUExecutionProvider"] and warning is None
+    providers, warning = select_providers("tensorrt")
+    if "TensorrtExecutionProvider" not in providers:
+        assert "falling back" in warning and providers[-1] == "CPUExecutionProvider"
+    with pytest.raises(ValueError, match="unknown execution provider 'tpu'"):
+        select_providers("tpu")
