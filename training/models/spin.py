@@ -1,0 +1,131 @@
+"""Per-frame image -> body regressor in the style of SPIN (Kolotouros et al., ICCV 2019) / HMR.
+
+A torchvision ResNet (no pretrained weights are ever downloaded) gives a global-pooled feature; an
+iterative error-feedback regressor refines (pose, betas, camera) from a mean-parameter buffer.
+The ONNX interface is ``image -> (pose6d, betas, cam, joints)``
+(:data:`pose_estimation_ros.model_meta.PER_FRAME_OUTPUTS`).
+"""
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from pose_estimation_ros import skeleton
+from training.body.skeleton_fk import SkeletonFK
+from training.geometry.rotations import rot6d_to_rotmat
+
+__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "MEAN_CAM"]
+
+# name -> (constructor, pooled feature dimension)
+BACKBONES: dict[str, tuple] = {
+    "resnet18": (torchvision.models.resnet18, 512),
+    "resnet34": (torchvision.models.resnet34, 512),
+    "resnet50": (torchvision.models.resnet50, 2048),
+}
+# Weak-perspective camera (s, tx, ty) at initialisation.
+MEAN_CAM = (0.9, 0.0, 0.0)
+
+
+def mean_pose6d(num_joints: int = skeleton.NUM_JOINTS) -> torch.Tensor:
+    """Mean pose used to initialise both regressors, in 6D.
+
+    Joint 0 (global orientation) is a 180 degree rotation about x, ``diag(1, -1, -1)``, so the
+    y-up body template appears upright in a y-down (OpenCV) camera frame looking along +z;
+    all other joints are the identity (rest T-pose).
+
+    Returns:
+        (num_joints, 6) float32 (see :mod:`training.geometry.rotations` for the 6D layout).
+    """
+    pose = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(num_joints, 1)
+    pose[0] = torch.tensor([1.0, 0.0, 0.0, 0.0, -1.0, 0.0])
+    return pose
+
+
+def build_backbone(name: str) -> tuple[nn.Module, int]:
+    """Torchvision ResNet without its classifier, random init (``weights=None``).
+
+    Returns:
+        (module mapping (N, 3, H, W) -> (N, C), C).
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone '{name}', choose from {sorted(BACKBONES)}")
+    ctor, dim = BACKBONES[name]
+    net = ctor(weights=None)
+    net.fc = nn.Identity()
+    return net, dim
+
+
+class PerFrameRegressor(nn.Module):
+    """SPIN-style regressor: ResNet features + iterative (pose, betas, cam) refinement.
+
+    Each iteration: ``x = fc2(relu(fc1(concat(features, pose, betas, cam))))``, then
+    ``pose += dec_pose(x)``, ``betas += dec_betas(x)``, ``cam += dec_cam(x)``.
+    The decoders start with tiny weights (xavier gain 0.01, as in SPIN), so an untrained model
+    outputs approximately the mean parameters.
+
+    Args:
+        backbone: "resnet18" | "resnet34" | "resnet50".
+        num_betas: number of shape parameters.
+        iterations: refinement iterations.
+        hidden: width of fc1/fc2.
+        dropout: dropout after fc1 and fc2 (training only).
+    """
+
+    def __init__(self, backbone: str = "resnet18", num_betas: int = 10, iterations: int = 3,
+                 hidden: int = 1024, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.backbone_name = backbone
+        self.num_joints = skeleton.NUM_JOINTS
+        self.num_betas = num_betas
+        self.iterations = iterations
+        self.encoder, feat_dim = build_backbone(backbone)
+        npose = self.num_joints * 6
+        self.fc1 = nn.Linear(feat_dim + npose + num_betas + 3, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.dec_pose = nn.Linear(hidden, npose)
+        self.dec_betas = nn.Linear(hidden, num_betas)
+        self.dec_cam = nn.Linear(hidden, 3)
+        for layer in (self.dec_pose, self.dec_betas, self.dec_cam):
+            nn.init.xavier_uniform_(layer.weight, gain=0.01)
+            nn.init.zeros_(layer.bias)
+        self.register_buffer("init_pose", mean_pose6d(self.num_joints).reshape(1, npose))
+        self.register_buffer("init_betas", torch.zeros(1, num_betas))
+        self.register_buffer("init_cam", torch.tensor([MEAN_CAM], dtype=torch.float32))
+        self.fk = SkeletonFK()
+
+    def zero_init_head(self) -> None:
+        """Zero the decoders: the output is then exactly the mean parameters."""
+        for layer in (self.dec_pose, self.dec_betas, self.dec_cam):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Regress the body from normalised images.
+
+        Args:
+            image: (N, 3, H, W) float32, ImageNet-normalised RGB.
+        Returns:
+            pose6d: (N, 24, 6) local rotations in 6D, joint 0 = global orientation (camera frame).
+            betas: (N, NB) shape.
+            cam: (N, 3) weak-perspective camera (s, tx, ty).
+            joints: (N, 24, 3) root-relative joints in the camera-oriented frame (metres).
+        """
+        feat = self.encoder(image)                                   # (N, C)
+        # Broadcast the (1, P) mean parameters to (N, P); ``0 * feat[:, :1]`` rather than
+        # ``expand(N, -1)`` keeps the ONNX output shapes static except for N.
+        zero = 0.0 * feat[:, :1]
+        pose = self.init_pose + zero
+        betas = self.init_betas + zero
+        cam = self.init_cam + zero
+        for _ in range(self.iterations):
+            x = torch.cat((feat, pose, betas, cam), dim=1)
+            x = self.drop(torch.relu(self.fc1(x)))
+            x = self.drop(torch.relu(self.fc2(x)))
+            pose = pose + self.dec_pose(x)
+            betas = betas + self.dec_betas(x)
+            cam = cam + self.dec_cam(x)
+        pose6d = pose.reshape(-1, self.num_joints, 6)
+        joints = self.fk(rot6d_to_rotmat(pose6d), betas)
+        return pose6d, betas, cam, joints
