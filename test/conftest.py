@@ -1,4 +1,15 @@
+"""Test set-up: repo root importable; DDS confined to loopback with a per-run domain id."""
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Every test that starts ROS nodes runs with the loopback-only Fast DDS profile and LOCALHOST discovery
+# (scripts/netns_run.sh also puts the whole run in a private network namespace).
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds_loopback.xml"))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+# A domain of our own so concurrent runs on one machine never see each other's nodes.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))

@@ -1,0 +1,97 @@
+"""End to end through real processes: camera -> perception -> controller exchanging real messages.
+
+Asserts that pose messages carry the stamp of the image they were estimated from, and that the
+controller commands STOP within its watchdog timeout (+ one control cycle) once perception is killed.
+"""
+import signal
+import time
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import Twist
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
+from pose_estimation_ros.runner import Stack
+from pose_estimation_ros.stack import STACK, config_dir
+from pose_estimation_ros.tools.check_models import check
+
+from ros_helpers import Recorder
+
+WATCHDOG = 0.5
+RATE = 20.0
+# Scheduling allowance on a loaded 2-core machine (not a performance claim).
+SLACK = 0.3
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture()
+def stack(tmp_path):
+    models = config_dir().parent / "models"
+    if check(models)[0] == "FAILED":
+        pytest.fail(f"default models missing: run `make setup` ({check(models)})")
+    sets = {"camera": {"rate_hz": "10.0"},
+            "perception": {"threads": "1"},
+            "controller": {"watchdog_timeout": str(WATCHDOG), "control_rate_hz": str(RATE)}}
+    s = Stack(list(STACK), config_dir(), sets, {}, log_dir=tmp_path)
+    yield s
+    s.stop()
+    for f in tmp_path.glob("*.log"):
+        print(f"---- {f.name}\n{f.read_text()[-3000:]}")
+
+
+def test_poses_carry_image_stamps_and_controller_stops_when_perception_dies(stack):
+    rec = Recorder()
+    try:
+        rec.subscribe(Image, "image_raw", qos_profile_sensor_data)
+        rec.subscribe(HumanPose3DArray, "poses")
+        rec.subscribe(SafetyStatus, "safety_status", 100)
+        rec.subscribe(Twist, "cmd_vel_out", 100)
+        cmd_pub = rec.node.create_publisher(Twist, "cmd_vel_in", 10)
+        forward = Twist()
+        forward.linear.x = 1.0
+        rec.node.create_timer(0.05, lambda: cmd_pub.publish(forward))
+
+        ok = rec.spin_until(lambda: len([m for _, m in rec.msgs["poses"] if m.humans]) >= 8, timeout=90)
+        assert ok, f"no poses flowed: {stack.failed()} images={len(rec.msgs['image_raw'])}"
+        assert not stack.failed()
+
+        image_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in rec.msgs["image_raw"]}
+        poses = [m for _, m in rec.msgs["poses"] if m.humans]
+        # every pose message carries the stamp of an image the camera published (not its own publish time)
+        matched = [(p.header.stamp.sec, p.header.stamp.nanosec) in image_stamps for p in poses]
+        assert sum(matched) >= len(poses) - 1, matched   # the very first image may predate our subscription
+        for p in poses:
+            h = p.humans[0]
+            assert p.ok and h.skeleton == "smpl24" and len(h.joints) == 24 == len(h.confidence) == len(h.joint_names)
+            assert p.header.frame_id == "camera_optical_frame"
+            xyz = np.array([[q.x, q.y, q.z] for q in h.joints])
+            assert np.all(np.isfinite(xyz))
+        states_before = {m.zone for _, m in rec.msgs["safety_status"][-5:]}
+        assert "watchdog" not in states_before, "controller in watchdog STOP while poses flow"
+
+        # Kill perception: no more poses. The controller must STOP within its watchdog timeout.
+        t_kill = time.monotonic()
+        stack.procs["perception"].send_signal(signal.SIGKILL)
+        n_status = len(rec.msgs["safety_status"])
+
+        def stopped():
+            return any(m.zone == "watchdog" and m.speed_fraction == 0.0
+                       for _, m in rec.msgs["safety_status"][n_status:])
+        assert rec.spin_until(stopped, timeout=5.0), "controller never published a watchdog STOP"
+        t_stop = next(t for t, m in rec.msgs["safety_status"][n_status:] if m.zone == "watchdog")
+        reaction = t_stop - t_kill
+        print(f"STOP {reaction * 1000:.0f} ms after perception was killed (watchdog {WATCHDOG * 1000:.0f} ms)")
+        assert reaction <= WATCHDOG + 1.0 / RATE + SLACK
+
+        # ... and keeps the vehicle command at zero while cmd_vel_in still asks for 1 m/s.
+        n_cmd = len(rec.msgs["cmd_vel_out"])
+        rec.spin_until(lambda: len(rec.msgs["cmd_vel_out"]) > n_cmd + 10, timeout=3.0)
+        assert all(m.linear.x == 0.0 for _, m in rec.msgs["cmd_vel_out"][n_cmd:])
+        last = rec.msgs["safety_status"][-1][1]
+        assert last.state_name == "STOP" and last.zone == "watchdog"
+        assert stack.procs["camera"].poll() is None and stack.procs["controller"].poll() is None
+    finally:
+        rec.close()
