@@ -109,7 +109,6 @@ class SyntheticScene:
         v = np.arange(h, dtype=np.float64)[:, None]
         cam_h = self.camera_height_m
         v_wall = self.cy + self.fy * cam_h / self.wall_m        # floor/wall junction row
-        img = np.zeros((h, w, 3), np.float64)
 
         # Floor: ray-plane intersection with y = cam_h.
         dv = np.maximum(v - self.cy, 1e-6)
@@ -363,7 +362,8 @@ class SyntheticScene:
         roi = img[y0:y1, x0:x1]
         roi[:] = (roi * (1.0 - 0.35 / 255.0 * mask[..., None])).astype(np.uint8)
 
-    def render(self, t: float, draw_person: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    def render(self, t: float, draw_person: bool = True,
+               shadow: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
         """Render the frame at time ``t`` (seconds).
 
         Returns:
@@ -373,12 +373,14 @@ class SyntheticScene:
             drawn person clipped to the image, plus ``t``, ``depth``, ``heading``, ``gait_phase``,
             ``gait_amplitude``, ``global_orient`` (3, 3), ``local_rotmats`` (24, 3, 3) and
             ``intrinsics`` (fx, fy, cx, cy). With ``draw_person=False`` the image is the bare
-            background (the ground truth still describes where the person would be).
+            background (the ground truth still describes where the person would be); with
+            ``shadow=False`` the floor shadow under the person is not drawn.
         """
         gt = self.pose(t)
         img = self._background.copy()
         if draw_person:
-            self._draw_shadow(img, gt)
+            if shadow:
+                self._draw_shadow(img, gt)
             gt["bbox"] = self._draw_person(img, gt)
         else:
             gt["bbox"] = self._bbox_only(gt)

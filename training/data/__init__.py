@@ -1,0 +1,1 @@
+"""Motion data: the canonical motion format, importers and sequence datasets."""
