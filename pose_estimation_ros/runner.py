@@ -38,7 +38,9 @@ def node_command(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None
            "--params-file", str(cfg_dir / spec.params_file)]
     if namespace:
         cmd += ["-r", f"__ns:={namespace}"]
-    for src, dst in list(spec.remappings) + list(remaps or []):
+    # ROS applies the first matching rule: a user remapping replaces the stack's default for that name.
+    user = dict(remaps or [])
+    for src, dst in list(user.items()) + [(s, d) for s, d in spec.remappings if s not in user]:
         cmd += ["-r", f"{src}:={dst}"]
     for key, value in (overrides or {}).items():
         cmd += ["-p", f"{key}:={value}"]

@@ -86,7 +86,7 @@ class CameraNode(Node):
         try:
             frame = self.source.read()
         except SourceError as e:
-            self.get_logger().error(f"camera source failed: {e}")
+            self.get_logger().error(f"camera source failed: {e}", throttle_duration_sec=2.0)
             return
         if frame is None:
             self.get_logger().info(f"end of stream after {self.frames} frames; stopping")
@@ -105,7 +105,9 @@ class CameraNode(Node):
         self.frames += 1
 
     def destroy_node(self) -> None:
-        self.source.close()
+        source = getattr(self, "source", None)   # absent when construction failed
+        if source is not None:
+            source.close()
         super().destroy_node()
 
 

@@ -80,6 +80,7 @@ class PerceptionNode(Node):
                                       "poses are placeholders for testing the plumbing only")
         self.intr: Intrinsics | None = None
         self.rejected = 0
+        self._rejection_logged: dict[str, float] = {}
         self.pub_poses = self.create_publisher(HumanPose3DArray, "poses", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "pose_markers", 10)
         self.pub_latency = self.create_publisher(PerceptionLatency, "perception_latency", 10)
@@ -95,13 +96,20 @@ class PerceptionNode(Node):
         except ValueError as e:
             self.get_logger().warning(f"ignoring camera_info: {e}", throttle_duration_sec=5.0)
 
+    def _warn_rejected(self, reason: str) -> None:
+        """Log each distinct rejection reason at once, repeats of it at most every 2 s."""
+        now = time.monotonic()
+        if now - self._rejection_logged.get(reason, -1e9) >= 2.0:
+            self._rejection_logged[reason] = now
+            self.get_logger().warning(f"rejected image ({self.rejected} so far): {reason}")
+
     def _on_image(self, msg: Image) -> None:
         t0 = time.perf_counter()
         try:
             rgb = to_rgb8(msg_to_numpy(msg), msg.encoding)
         except ImageEncodingError as e:
             self.rejected += 1
-            self.get_logger().warning(f"rejected image ({self.rejected} so far): {e}", throttle_duration_sec=2.0)
+            self._warn_rejected(str(e))
             return
         t1 = time.perf_counter()
         h, w = rgb.shape[:2]

@@ -1,0 +1,1 @@
+"""Benchmarks (print tables; numbers recorded in the README)."""
