@@ -69,6 +69,9 @@ class FrameResult:
     box: CropBox | None = None
     push: PushResult | None = None
     status: str = "ok"
+    # "ok": estimates are valid (possibly none); "fault": the image was processed but the model failed
+    # (consumers must not read this as "nobody there"); "dropped": not a new observation (stale stamp).
+    outcome: str = "ok"
 
 
 class PerceptionPipeline:
@@ -128,14 +131,15 @@ class PerceptionPipeline:
             self.window.mark_missing(stamp_ns)
             self.cropper.update(None, hw)
             t["temporal_ms"] = 0.0
-            return FrameResult([], t, box, None, status="per-frame model gave no valid estimate")
+            return FrameResult([], t, box, None, status="per-frame model gave no valid estimate",
+                               outcome="fault")
 
         transl = weak_perspective_to_translation(cam, np.array([box.cx, box.cy]), box.size,
                                                  intr.fx, intr.fy, intr.cx, intr.cy)
         push = self.window.push(stamp_ns, pose6d, betas, transl)
         if not push.accepted:
             t["temporal_ms"] = 0.0
-            return FrameResult([], t, box, push, status=f"frame dropped: {push.reason}")
+            return FrameResult([], t, box, push, status=f"frame dropped: {push.reason}", outcome="dropped")
 
         estimate = self._estimate(joints, transl, stamp_ns, intr, temporal=False)
         if self.temporal is not None and self.window.num_valid >= self.cfg.min_valid_frames:

@@ -2,10 +2,9 @@
 import json
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
+from onnx_fixtures import write_constant_per_frame
 from pose_estimation_ros import skeleton
 from pose_estimation_ros.inference import OnnxModel, select_providers
 from pose_estimation_ros.model_meta import (KIND_PER_FRAME, KIND_TEMPORAL, ModelMetadata, ModelMetadataError,
@@ -21,24 +20,9 @@ def per_frame_meta(**kw) -> ModelMetadata:
     return ModelMetadata(**d)
 
 
-def write_identityish_per_frame(path, size=32):
-    """A tiny real ONNX graph with the per-frame interface: image -> (pose6d, betas, cam, joints)."""
-    img = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])
-    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("pose6d", "betas", "cam", "joints")]
-    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=0, axes=[1, 2, 3])]
-    consts = []
-    for name, shape in (("pose6d", [24, 6]), ("betas", [10]), ("cam", [3]), ("joints", [24, 3])):
-        consts.append(helper.make_tensor(f"{name}_c", TensorProto.FLOAT, [1] + shape, np.ones([1] + shape).ravel()))
-        nodes.append(helper.make_node("Identity", [f"{name}_c"], [name]))
-    g = helper.make_graph(nodes, "g", [img], outs, initializer=consts)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, path)
-
-
 def test_round_trip(tmp_path):
     p = tmp_path / "m.onnx"
-    write_identityish_per_frame(p)
+    write_constant_per_frame(p)
     meta = per_frame_meta(input_size=[32, 32])
     write_metadata(p, meta)
     back = load_metadata(p)
@@ -53,7 +37,7 @@ def test_missing_files(tmp_path):
     with pytest.raises(ModelMetadataError, match="model file not found"):
         load_metadata(tmp_path / "nope.onnx")
     p = tmp_path / "m.onnx"
-    write_identityish_per_frame(p)
+    write_constant_per_frame(p)
     with pytest.raises(ModelMetadataError, match="metadata file not found"):
         load_metadata(p)
     (tmp_path / "m.json").write_text("{not json")
@@ -63,9 +47,9 @@ def test_missing_files(tmp_path):
 
 def test_swapped_onnx_file_is_refused(tmp_path):
     p = tmp_path / "m.onnx"
-    write_identityish_per_frame(p)
+    write_constant_per_frame(p)
     write_metadata(p, per_frame_meta(input_size=[32, 32]))
-    write_identityish_per_frame(p, size=48)      # someone replaced the model, not the JSON
+    write_constant_per_frame(p, size=48)      # someone replaced the model, not the JSON
     with pytest.raises(ModelMetadataError, match="sha256 differs"):
         load_metadata(p)
 
@@ -95,7 +79,7 @@ def test_input_size_and_window_mismatch():
 
 def test_graph_that_contradicts_its_metadata_is_refused(tmp_path):
     p = tmp_path / "m.onnx"
-    write_identityish_per_frame(p, size=32)
+    write_constant_per_frame(p, size=32)
     write_metadata(p, per_frame_meta(input_size=[64, 64]))   # metadata lies about the input size
     with pytest.raises(ModelMetadataError, match="graph input size"):
         OnnxModel(p, kind=KIND_PER_FRAME, joint_names=NAMES)
@@ -103,7 +87,7 @@ def test_graph_that_contradicts_its_metadata_is_refused(tmp_path):
 
 def test_unknown_metadata_key_is_refused(tmp_path):
     p = tmp_path / "m.onnx"
-    write_identityish_per_frame(p)
+    write_constant_per_frame(p)
     write_metadata(p, per_frame_meta(input_size=[32, 32]))
     d = json.loads((tmp_path / "m.json").read_text())
     d["surprise"] = 1

@@ -117,10 +117,15 @@ class PerceptionNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         result = self.pipeline.process(rgb, stamp_ns, intr)
         t2 = time.perf_counter()
+        if result.outcome == "dropped":   # duplicate / out-of-order stamp: not a new observation
+            self.get_logger().warning(f"image not used: {result.status}", throttle_duration_sec=2.0)
+            return
 
         stamp = ns_to_stamp(result.estimates[0].stamp_ns) if result.estimates else msg.header.stamp
         header = Header(stamp=stamp, frame_id=msg.header.frame_id)
-        out = HumanPose3DArray(header=header, ok=True, status=result.status)
+        # ok=False tells the controller the image could not be interpreted (it stops), as opposed to
+        # ok=True with no humans (nobody seen).
+        out = HumanPose3DArray(header=header, ok=result.outcome == "ok", status=result.status)
         out.humans = [human_msg(header, e.person_id, e.joints_cam, e.confidence, e.score, e.temporal)
                       for e in result.estimates]
         self.pub_poses.publish(out)
