@@ -33,7 +33,6 @@ def main(argv=None) -> int:
 
     import rclpy
     from rclpy.node import Node
-    from sensor_msgs.msg import Image
     from std_msgs.msg import Header
     from visualization_msgs.msg import MarkerArray
 

@@ -275,7 +275,7 @@ class SyntheticScene:
             z = float(pts[:, 2].mean()) + bias
             P.append(_Prim("poly", pts, 0.0, shade(color, z - bias), z))
 
-        pelvis, neck = jc[_J["pelvis"]], jc[_J["neck"]]
+        pelvis, _neck = jc[_J["pelvis"]], jc[_J["neck"]]
         lsh, rsh = jc[_J["left_shoulder"]], jc[_J["right_shoulder"]]
         lhip, rhip = jc[_J["left_hip"]], jc[_J["right_hip"]]
         # Torso (shirt) and hips (trousers); small positive bias so the limbs in front win.

@@ -6,7 +6,7 @@ import pytest
 
 from pose_estimation_ros.kinematics import project_points
 from pose_estimation_ros.skeleton import BONES, JOINT_NAMES, REST_JOINTS
-from pose_estimation_ros.synthetic_scene import SHIRT, SKIN, TROUSERS, SyntheticScene
+from pose_estimation_ros.synthetic_scene import SHIRT, TROUSERS, SyntheticScene
 
 J = {n: i for i, n in enumerate(JOINT_NAMES)}
 PERIOD = 10.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -20,6 +19,7 @@ from pose_estimation_msgs.msg import HumanPose3DArray
 from ..camera_model import Intrinsics
 from ..ros_conversions import camera_info_msg, human_msg, image_msg
 from ..ros_params import declare
+from .entry import run_node
 from ..sources import SourceError, make_source
 
 SOURCES = ("synthetic", "v4l2", "video", "folder")
@@ -112,21 +112,7 @@ class CameraNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = CameraNode()
-    except (SourceError, ValueError) as e:
-        print(f"[camera] ERROR: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(CameraNode, "camera", (SourceError, ValueError), args)
 
 
 if __name__ == "__main__":

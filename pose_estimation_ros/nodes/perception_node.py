@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -27,6 +26,7 @@ from ..model_meta import ModelMetadataError
 from ..perception_core import PerceptionConfig, PerceptionPipeline, default_model_dir
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers, stamp_to_ns
 from ..ros_params import declare
+from .entry import run_node
 
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
 
@@ -143,21 +143,7 @@ class PerceptionNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PerceptionNode()
-    except (ModelMetadataError, ValueError) as e:
-        print(f"[perception] ERROR: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PerceptionNode, "perception", (ModelMetadataError, ValueError), args)
 
 
 if __name__ == "__main__":
