@@ -37,7 +37,7 @@ def node_command(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
            "--params-file", str(cfg_dir / spec.params_file)]
     if namespace:
-        cmd += ["-r", f"__ns:={namespace}"]
+        cmd += ["-r", f"__ns:={'/' + namespace.lstrip('/')}"]   # rcl wants an absolute namespace
     # ROS applies the first matching rule: a user remapping replaces the stack's default for that name.
     user = dict(remaps or [])
     for src, dst in list(user.items()) + [(s, d) for s, d in spec.remappings if s not in user]:
@@ -74,34 +74,46 @@ def parse_remaps(items: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None = None,
+               remaps: list[tuple[str, str]] | None = None, namespace: str = "",
+               log_path: Path | None = None) -> subprocess.Popen:
+    """One node in its own process with the loopback DDS environment; output to ``log_path`` if given."""
+    cmd = node_command(spec, cfg_dir, overrides, remaps, namespace)
+    out = open(log_path, "w") if log_path else None
+    return subprocess.Popen(cmd, env=loopback_env(), stdout=out, stderr=subprocess.STDOUT if out else None)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:
+    """SIGINT (which rclpy turns into a clean shutdown), SIGKILL after ``timeout`` seconds; the return code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Stack:
     """The running node processes."""
 
     def __init__(self, specs: list[NodeSpec], cfg_dir: Path, sets: dict[str, dict[str, str]],
                  remaps: dict[str, list[tuple[str, str]]], namespace: str = "", log_dir: Path | None = None):
-        self.procs: dict[str, subprocess.Popen] = {}
-        env = loopback_env()
-        for spec in specs:
-            cmd = node_command(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace)
-            out = open(log_dir / f"{spec.name}.log", "w") if log_dir else None
-            self.procs[spec.name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        self.procs: dict[str, subprocess.Popen] = {
+            spec.name: start_node(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace,
+                                  log_dir / f"{spec.name}.log" if log_dir else None)
+            for spec in specs}
 
     def failed(self) -> dict[str, int]:
         """Nodes that exited, with their return codes."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
 
     def stop(self, timeout: float = 5.0) -> dict[str, int]:
-        for p in self.procs.values():
+        for p in self.procs.values():   # all at once, then wait for each
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        for p in self.procs.values():
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        return {n: p.returncode for n, p in self.procs.items()}
+        return {n: stop_process(p, timeout) for n, p in self.procs.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:

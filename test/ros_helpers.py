@@ -36,3 +36,4 @@ class Recorder:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown()
+

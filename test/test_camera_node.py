@@ -8,7 +8,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose_estimation_ros.image_codec import msg_to_numpy
-from pose_estimation_ros.runner import loopback_env, node_command
+from pose_estimation_ros.runner import loopback_env, node_command, stop_process
 from pose_estimation_ros.stack import config_dir, node_by_name
 
 from ros_helpers import Recorder
@@ -70,5 +70,4 @@ def test_folder_source_publishes_frames_and_camera_info(tmp_path):
         assert any((m.header.stamp.sec, m.header.stamp.nanosec) in info_stamps for m in imgs)
     finally:
         rec.close()
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)

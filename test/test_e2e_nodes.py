@@ -54,15 +54,26 @@ def test_poses_carry_image_stamps_and_controller_stops_when_perception_dies(stac
         forward.linear.x = 1.0
         rec.node.create_timer(0.05, lambda: cmd_pub.publish(forward))
 
-        ok = rec.spin_until(lambda: len([m for _, m in rec.msgs["poses"] if m.humans]) >= 8, timeout=90)
+        def ns(stamp) -> int:
+            return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+        def poses_after_first_image():
+            """Poses of images stamped after the first image we received (earlier ones we may have missed)."""
+            if not rec.msgs["image_raw"]:
+                return []
+            first = ns(rec.msgs["image_raw"][0][1].header.stamp)
+            return [m for _, m in rec.msgs["poses"] if m.humans and ns(m.header.stamp) >= first]
+
+        ok = rec.spin_until(lambda: len(poses_after_first_image()) >= 8, timeout=90)
         assert ok, f"no poses flowed: {stack.failed()} images={len(rec.msgs['image_raw'])}"
         assert not stack.failed()
 
-        image_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in rec.msgs["image_raw"]}
-        poses = [m for _, m in rec.msgs["poses"] if m.humans]
-        # every pose message carries the stamp of an image the camera published (not its own publish time)
-        matched = [(p.header.stamp.sec, p.header.stamp.nanosec) in image_stamps for p in poses]
-        assert sum(matched) >= len(poses) - 1, matched   # the very first image may predate our subscription
+        image_stamps = {ns(m.header.stamp) for _, m in rec.msgs["image_raw"]}
+        poses = poses_after_first_image()
+        # every pose message carries the stamp of an image the camera published (not its own publish time);
+        # best-effort delivery to this test may lose an image, never more than one here
+        matched = [ns(p.header.stamp) in image_stamps for p in poses]
+        assert sum(matched) >= len(poses) - 1, matched
         for p in poses:
             h = p.humans[0]
             assert p.ok and h.skeleton == "smpl24" and len(h.joints) == 24 == len(h.confidence) == len(h.joint_names)
@@ -72,19 +83,22 @@ def test_poses_carry_image_stamps_and_controller_stops_when_perception_dies(stac
         states_before = {m.zone for _, m in rec.msgs["safety_status"][-5:]}
         assert "watchdog" not in states_before, "controller in watchdog STOP while poses flow"
 
-        # Kill perception: no more poses. The controller must STOP within its watchdog timeout.
-        t_kill = time.monotonic()
-        stack.procs["perception"].send_signal(signal.SIGKILL)
+        # Kill perception: no more poses. The controller must STOP within its watchdog timeout, measured on
+        # the controller's own clock (the status stamp), so this process's scheduling does not count.
         n_status = len(rec.msgs["safety_status"])
+        t_kill_ns = time.time_ns()
+        stack.procs["perception"].send_signal(signal.SIGKILL)
 
         def stopped():
             return any(m.zone == "watchdog" and m.speed_fraction == 0.0
                        for _, m in rec.msgs["safety_status"][n_status:])
         assert rec.spin_until(stopped, timeout=5.0), "controller never published a watchdog STOP"
-        t_stop = next(t for t, m in rec.msgs["safety_status"][n_status:] if m.zone == "watchdog")
-        reaction = t_stop - t_kill
+        after = [m for _, m in rec.msgs["safety_status"][n_status:]]
+        t_stop_ns = next(ns(m.header.stamp) for m in after if m.zone == "watchdog")
+        reaction = (t_stop_ns - t_kill_ns) / 1e9
         print(f"STOP {reaction * 1000:.0f} ms after perception was killed (watchdog {WATCHDOG * 1000:.0f} ms)")
-        assert reaction <= WATCHDOG + 1.0 / RATE + SLACK
+        assert reaction <= WATCHDOG + 1.0 / RATE + SLACK, [
+            ((ns(m.header.stamp) - t_kill_ns) / 1e6, m.state_name, m.zone, m.reason) for m in after[:40]]
 
         # ... and keeps the vehicle command at zero while cmd_vel_in still asks for 1 m/s.
         n_cmd = len(rec.msgs["cmd_vel_out"])

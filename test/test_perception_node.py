@@ -13,7 +13,7 @@ from std_msgs.msg import Header
 
 from pose_estimation_msgs.msg import HumanPose3DArray, PerceptionLatency
 from pose_estimation_ros.ros_conversions import image_msg, ns_to_stamp
-from pose_estimation_ros.runner import loopback_env, node_command
+from pose_estimation_ros.runner import loopback_env, node_command, stop_process
 from pose_estimation_ros.stack import config_dir, node_by_name
 from pose_estimation_ros.synthetic_scene import SyntheticScene
 from pose_estimation_ros.tools.check_models import check
@@ -91,8 +91,7 @@ def test_remapped_topic_bad_images_rejected_good_ones_estimated(tmp_path):
         assert lat.per_frame_ms > 0 and lat.total_ms >= lat.per_frame_ms
     finally:
         rec.close()
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
         log.close()
     text = (tmp_path / "perception.log").read_text()
     assert "rejected image" in text and "step" in text, text[-2000:]

@@ -1,0 +1,137 @@
+"""The controller node as a real process: zones -> cmd_vel_out, live parameters, latched stop, arm mode, outputs."""
+import pytest
+from rcl_interfaces.msg import ParameterType
+from visualization_msgs.msg import Marker
+
+from pose_estimation_ros.safety import config_from_yaml
+from pose_estimation_ros.stack import config_dir
+from pose_estimation_ros.runner import stop_process
+from pose_estimation_ros.tools.fault_injection import PoseDriver, robot_config, start_controller
+
+pytestmark = pytest.mark.ros
+
+OVERRIDES = {"hysteresis.ramp_rate": "10.0", "hysteresis.min_dwell": "0.0", "param_reject_hold": "1.0"}
+
+
+@pytest.fixture(scope="module")
+def vehicle(tmp_path_factory):
+    log = tmp_path_factory.mktemp("controller") / "controller.log"
+    proc = start_controller(OVERRIDES, log, namespace="/vehicle")
+    driver = PoseDriver(robot_config(), name="controller_test", namespace="/vehicle")
+    try:
+        assert driver.wait_state("NORMAL", 1.0, timeout=30.0), f"controller not NORMAL: {driver.latest()}"
+        yield driver
+    finally:
+        driver.close()
+        stop_process(proc)
+        print(log.read_text()[-3000:])
+
+
+def last_cmd(driver):
+    driver.spin_for(0.15)
+    return driver.cmd_out[-1][1].linear.x
+
+
+def test_zones_filter_cmd_vel(vehicle):
+    d = vehicle
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+    assert last_cmd(d) == pytest.approx(1.0)
+    d.position = (0.0, 1.9)     # beside the robot: inside the 2.0 m slowdown circle, off the driving corridor
+    assert d.wait_state("SLOWDOWN", 0.5, zone="slowdown"), d.latest()
+    assert last_cmd(d) == pytest.approx(0.5)
+    d.position = (0.5, 0.0)
+    assert d.wait_state("STOP", 0.0), d.latest()
+    assert d.latest().person_id == 1 and d.latest().min_distance < 0.6
+    assert last_cmd(d) == 0.0
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+
+
+def test_markers_and_diagnostics(vehicle):
+    d = vehicle
+    d.position = (0.0, 1.9)
+    assert d.wait_state("SLOWDOWN", 0.5)
+    n = len(d.markers)
+    assert d.spin_until(lambda: len(d.markers) > n + 1 and d.diagnostics, 3.0)
+    markers = d.markers[-1].markers
+    assert markers[0].action == Marker.DELETEALL
+    strips = [m for m in markers if m.type == Marker.LINE_STRIP]
+    assert len(strips) == 4 + 2                 # 4 zones + SSM radius at the requested speed + SSM stop radius
+    assert all(m.header.frame_id == "base_link" for m in strips)
+    assert any(m.color.r > 0.9 and m.color.g < 0.7 for m in strips)    # the occupied slowdown zone: orange
+    assert any(m.type == Marker.TEXT_VIEW_FACING and "SLOWDOWN" in m.text for m in markers)
+    st = [s for a in d.diagnostics for s in a.status if s.name.startswith("/vehicle/controller")][-1]
+    values = {kv.key: kv.value for kv in st.values}
+    assert values["state"] in ("SLOWDOWN", "NORMAL") and "ssm_radius_m" in values and "occupied_zones" in values
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+
+
+def test_live_parameters_validated_as_a_whole(vehicle):
+    d = vehicle
+    desc = d.wait_future(d.params.describe_parameters(["ssm.reaction_time", "zones.stop.radius", "mode"]))
+    rt, radius, mode = desc.descriptors
+    assert rt.description and rt.floating_point_range and rt.floating_point_range[0].to_value == 5.0
+    assert radius.type == ParameterType.PARAMETER_DOUBLE and radius.floating_point_range
+    assert mode.read_only
+
+    d.position = (0.0, 1.9)
+    assert d.wait_state("SLOWDOWN", 0.5)
+    res = d.set_parameters({"zones.slowdown.slowdown_ratio": 0.3})
+    assert res[0].successful, res
+    assert d.wait_state("SLOWDOWN", 0.3)
+
+    for bad, why in (({"zones.stop.radius": 5.0}, "inside a slowdown zone"),     # our whole-config check
+                     ({"mode": "arm"}, "read-only"),
+                     ({"zones.slowdown.slowdown_ratio": 1.5}, "")):                # rclpy's range check
+        n0 = len(d.status)
+        res = d.set_parameters(bad)
+        assert not res[0].successful and why in res[0].reason, (bad, res)
+        assert d.spin_until(lambda: any(m.zone == "param_rejected" and m.speed_fraction == 0.0
+                                        for _, m in d.status[n0:]), 2.0), bad
+    got = d.wait_future(d.params.get_parameters(["zones.stop.radius", "zones.slowdown.slowdown_ratio"]))
+    assert [v.double_value for v in got.values] == [0.6, 0.3]            # the old configuration stayed
+    assert d.wait_state("SLOWDOWN", 0.3, timeout=5.0)                    # hold over, back to the zones
+    assert d.set_parameters({"zones.slowdown.slowdown_ratio": 0.5})[0].successful
+    assert d.set_parameters({"watchdog_timeout": 0.4})[0].successful      # re-arms the watchdog timer
+    assert d.wait_state("SLOWDOWN", 0.5)
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+
+
+def test_latched_stop_needs_safety_reset(vehicle):
+    d = vehicle
+    assert d.set_parameters({"latch_stop": True})[0].successful
+    try:
+        d.position = (0.5, 0.0)
+        assert d.wait_state("STOP", 0.0)
+        d.position = (6.0, 0.0)
+        d.spin_for(0.6)
+        last = d.latest()
+        assert last.state_name == "STOP" and "safety_reset" in last.reason
+        d.pub_reset.publish(d.Empty())
+        assert d.wait_state("NORMAL", 1.0, timeout=5.0)
+    finally:
+        assert d.set_parameters({"latch_stop": False})[0].successful
+
+
+def test_arm_mode_publishes_a_speed_fraction(tmp_path):
+    cfg = config_from_yaml(config_dir() / "zones_arm.yaml")
+    proc = start_controller({**OVERRIDES, "zones_file": "zones_arm.yaml"}, tmp_path / "arm.log", namespace="/arm")
+    d = PoseDriver(cfg, name="controller_arm_test", namespace="/arm")
+    try:
+        d.position = (4.0, 0.0)
+        assert d.wait_state("NORMAL", 1.0, timeout=30.0), d.latest()
+        assert d.node.count_publishers("cmd_vel_out") == 0
+        d.position = (2.45, 0.0)                 # slowdown circle 2.5 m
+        assert d.wait_state("SLOWDOWN", 0.5), d.latest()
+        d.spin_for(0.1)
+        assert d.arm[-1][1] == pytest.approx(0.5)
+        d.pose = "reach"                         # reaching hand counts 0.3 m closer: inside S_p
+        assert d.wait_state("STOP", 0.0, zone="ssm"), d.latest()
+        d.spin_for(0.1)
+        assert d.arm[-1][1] == 0.0
+    finally:
+        d.close()
+        stop_process(proc)

@@ -1,0 +1,117 @@
+"""Every fault => zero speed at once (no enter hysteresis), the watchdog bound, rejected parameters, recovery."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pose_estimation_ros.safety import HysteresisConfig, SafetyConfig, SafetyMonitor, State
+from pose_estimation_ros.safety.scenarios import feed
+
+FAR = np.tile([5.0, 0.0, 1.0], (24, 1))
+
+
+def healthy(**kw):
+    kw.setdefault("hysteresis", HysteresisConfig(enter_count=5, exit_count=3, min_dwell=0.0, ramp_rate=100.0))
+    m = SafetyMonitor(SafetyConfig(**kw))
+    for k in range(5):
+        feed(m, 10.0 + 0.05 * k, [(1, FAR)])
+    assert m.step(10.21).state == State.NORMAL
+    return m
+
+
+def inject(m, fault, t):
+    if fault == "stale":
+        feed(m, t, [(1, FAR)], stamp=t - 2.0)
+    elif fault == "future":
+        feed(m, t, [(1, FAR)], stamp=t + 1.0)
+    elif fault == "nan_joint":
+        bad = FAR.copy()
+        bad[21, 0] = np.nan
+        feed(m, t, [(1, bad)])
+    elif fault == "inf_joint":
+        bad = FAR.copy()
+        bad[3, 2] = np.inf
+        feed(m, t, [(1, bad)])
+    elif fault == "nan_stamp":
+        feed(m, t, [(1, FAR)], stamp=math.nan)
+    elif fault == "perception_not_ok":
+        feed(m, t, [], ok=False, status="camera timeout")
+    elif fault == "param_rejected":
+        m.reject_parameters(t, "zones.stop.radius: stop zone must lie inside a slowdown zone")
+
+
+@pytest.mark.parametrize("fault,zone", [
+    ("stale", "stale"), ("future", "future"), ("nan_joint", "invalid"), ("inf_joint", "invalid"),
+    ("nan_stamp", "invalid"), ("perception_not_ok", "perception_fault"), ("param_rejected", "param_rejected")])
+def test_each_fault_stops_at_once_despite_enter_count(fault, zone):
+    m = healthy()
+    inject(m, fault, 10.3)
+    d = m.step(10.3)
+    assert (d.state, d.zone, d.speed_fraction) == (State.FAULT, zone, 0.0)
+
+
+def test_non_finite_command_is_a_fault():
+    m = healthy()
+    d = m.step(10.22, (math.nan, 0.0, 0.0))
+    assert (d.state, d.zone, d.speed_fraction) == (State.FAULT, "invalid_cmd", 0.0)
+
+
+def test_watchdog_stops_within_timeout_plus_one_cycle():
+    rate, timeout = 50.0, 0.5
+    m = healthy(watchdog_timeout=timeout)
+    last_pose = 10.2
+    t = last_pose
+    while True:
+        t = round(t + 1.0 / rate, 9)
+        d = m.step(t)
+        if d.speed_fraction == 0.0:
+            break
+    assert d.zone == "watchdog" and d.state == State.STOP
+    assert timeout < t - last_pose <= timeout + 1.0 / rate + 1e-9
+
+
+def test_stale_stamp_detected_between_messages():
+    m = healthy(watchdog_timeout=5.0, max_stamp_age=0.3)
+    d = m.step(10.2 + 0.31)
+    assert (d.state, d.zone) == (State.FAULT, "stale")
+
+
+def test_rejected_parameters_hold_then_release_or_end_on_a_valid_set():
+    m = healthy(param_reject_hold=1.0)
+    m.reject_parameters(10.3, "bad")
+    for k in range(9):
+        feed(m, 10.3 + 0.1 * k, [(1, FAR)])
+        assert m.step(10.3 + 0.1 * k).zone == "param_rejected"
+    feed(m, 11.31, [(1, FAR)])
+    assert m.step(11.31).state == State.NORMAL
+    # a valid configuration accepted in the meantime ends the hold at once
+    m.reject_parameters(11.4, "bad")
+    assert m.step(11.4).zone == "param_rejected"
+    m.reconfigure(replace(m.cfg, min_confidence=0.4))
+    feed(m, 11.45, [(1, FAR)])
+    assert m.step(11.45).state == State.NORMAL
+    # hold 0 disables it
+    m.reconfigure(replace(m.cfg, param_reject_hold=0.0))
+    m.reject_parameters(11.5, "bad")
+    assert m.step(11.5).state == State.NORMAL
+
+
+def test_recovery_needs_exit_count_good_messages():
+    m = healthy()
+    inject(m, "nan_joint", 10.3)
+    assert m.step(10.3).zone == "invalid"
+    for k in range(2):
+        feed(m, 10.35 + 0.05 * k, [(1, FAR)])
+        d = m.step(10.35 + 0.05 * k)
+        assert d.speed_fraction == 0.0 and d.zone == "invalid" and "recovering" in d.reason
+    feed(m, 10.45, [(1, FAR)])
+    assert m.step(10.45).state == State.NORMAL
+
+
+def test_watchdog_recovery_reports_watchdog_stop():
+    m = healthy(watchdog_timeout=0.5)
+    assert m.step(10.8).zone == "watchdog"
+    feed(m, 10.9, [(1, FAR)])
+    d = m.step(10.9)
+    assert (d.state, d.zone) == (State.STOP, "watchdog") and "recovering" in d.reason
