@@ -31,7 +31,7 @@ if ! stamp_ok reqs "$REQ_HASH"; then
   # The *_msgs wheels export CMake targets with the wheel builder's Python paths: point them at ours.
   PYINC=$("$VENV/bin/python" -c 'import sysconfig;print(sysconfig.get_paths()["include"])')
   NPINC=$("$VENV/bin/python" -c 'import numpy;print(numpy.get_include())')
-  grep -rl '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' | xargs -r sed -i \
+  { grep -rl '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' || true; } | xargs -r sed -i \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
     -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g"
   echo "$REQ_HASH" > "$VENV/.stamp-reqs"
