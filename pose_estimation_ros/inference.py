@@ -54,12 +54,12 @@ class OnnxModel:
             its metadata.
     """
 
-    def __init__(self, path: str | Path, *, kind: str, joint_names, input_size=None, window=None,
+    def __init__(self, path: str | Path, *, kind: str, joint_names, input_size=None, window=None, lag=None,
                  provider: str = "cpu", threads: int = 0) -> None:
         self.path = Path(path)
         self.meta: ModelMetadata = load_metadata(self.path)
         check_metadata(self.meta, kind=kind, joint_names=joint_names, input_size=input_size, window=window,
-                       source=str(self.path))
+                       lag=lag, source=str(self.path))
         providers, self.provider_warning = select_providers(provider)
         if self.provider_warning:
             log.warning(self.provider_warning)
@@ -104,8 +104,8 @@ def load_per_frame(path, *, joint_names, input_size=None, provider="cpu", thread
                      provider=provider, threads=threads)
 
 
-def load_temporal(path, *, joint_names, window=None, provider="cpu", threads=0) -> OnnxModel:
-    return OnnxModel(path, kind=KIND_TEMPORAL, joint_names=joint_names, window=window, provider=provider,
+def load_temporal(path, *, joint_names, window=None, lag=None, provider="cpu", threads=0) -> OnnxModel:
+    return OnnxModel(path, kind=KIND_TEMPORAL, joint_names=joint_names, window=window, lag=lag, provider=provider,
                      threads=threads)
 
 

@@ -126,7 +126,7 @@ def load_metadata(onnx_path: str | Path) -> ModelMetadata:
 
 def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | tuple[str, ...],
                    input_size: tuple[int, int] | None = None, window: int | None = None,
-                   source: str = "model") -> None:
+                   lag: int | None = None, source: str = "model") -> None:
     """Refuse a model that does not match what the caller is configured for.
 
     Args:
@@ -135,6 +135,8 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
         joint_names: the joint names the consumer publishes (order matters).
         input_size: expected ``(H, W)`` for a per-frame model, or None to accept the model's.
         window: expected window length T for a temporal model, or None to accept the model's.
+        lag: the output lag the consumer reads (temporal): a model exported for another look-ahead
+            (``architecture["lag"]``) is refused; None accepts any.
         source: name used in error messages (usually the file path).
 
     Raises:
@@ -164,3 +166,8 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
         if window is not None and meta.window != window:
             raise ModelMetadataError(
                 f"{source}: window length {meta.window} differs from configured window {window}")
+        model_lag = meta.architecture.get("lag")
+        if lag is not None and model_lag is not None and int(model_lag) != lag:
+            raise ModelMetadataError(
+                f"{source}: exported for a look-ahead of {model_lag} frames but temporal_lag is {lag} "
+                f"(use posebert_lag{lag}.onnx, or set temporal_lag to {model_lag})")

@@ -86,7 +86,7 @@ class PerceptionPipeline:
         self.temporal: OnnxModel | None = None
         if cfg.temporal_model:
             self.temporal = load_temporal(cfg.temporal_model, joint_names=names, window=cfg.window,
-                                          provider=cfg.provider, threads=cfg.threads)
+                                          lag=cfg.temporal_lag, provider=cfg.provider, threads=cfg.threads)
         meta = self.per_frame.meta
         self.input_size = int(meta.input_size[0])
         norm = meta.normalization

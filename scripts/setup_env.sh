@@ -61,7 +61,8 @@ if ! stamp_ok pkg "$PKG_HASH"; then
 fi
 
 if ! "$VENV/bin/python" -m pose_estimation_ros.tools.check_models models >/dev/null 2>&1; then
-  echo "[setup] exporting the default models into models/ (seeded, untrained until trained weights are committed)"
-  "$VENV/bin/python" -m training.export --out models
+  echo "[setup] exporting the missing default models into models/ (committed trained models are kept;" \
+       "a model without trained weights is exported seeded and marked untrained)"
+  "$VENV/bin/python" -m training.export --out models --missing-only
 fi
 echo "[setup] ready: $VENV"

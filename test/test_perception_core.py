@@ -10,6 +10,7 @@ from pose_estimation_ros.perception_core import PerceptionConfig, PerceptionPipe
 from pose_estimation_ros.synthetic_scene import SyntheticScene
 
 MS = 1_000_000
+LAG = 4
 INTR = Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)
 
 
@@ -73,17 +74,25 @@ def test_temporal_model_runs_over_the_window_and_lag_publishes_the_older_stamp(t
     causal = PerceptionPipeline(PerceptionConfig(per_frame_model=str(default_models / "mocap_spin.onnx"),
                                                  temporal_model=pb, frame_period_ns=100 * MS))
     lagged = PerceptionPipeline(PerceptionConfig(per_frame_model=str(default_models / "mocap_spin.onnx"),
-                                                 temporal_model=pb, frame_period_ns=100 * MS, temporal_lag=3))
-    for i in range(6):
+                                                 temporal_model=str(default_models / "posebert_lag4.onnx"),
+                                                 frame_period_ns=100 * MS, temporal_lag=LAG))
+    assert lagged.temporal.meta.architecture["readout_index"] == 15 - LAG
+    for i in range(7):
         rgb, _ = scene.render(i * 0.1)
         c = causal.process(rgb, i * 100 * MS, intr)
         lg = lagged.process(rgb, i * 100 * MS, intr)
         assert c.estimates[0].temporal and c.estimates[0].stamp_ns == i * 100 * MS
-        if i >= 3:
-            assert lg.estimates[0].temporal and lg.estimates[0].stamp_ns == (i - 3) * 100 * MS
+        if i >= LAG:
+            assert lg.estimates[0].temporal and lg.estimates[0].stamp_ns == (i - LAG) * 100 * MS
         else:   # the lagged slot holds no frame yet: per-frame estimate of the newest frame
             assert not lg.estimates[0].temporal and lg.estimates[0].stamp_ns == i * 100 * MS
         assert c.timings_ms["temporal_ms"] > 0 and c.estimates[0].joints_cam.shape == (24, 3)
+
+
+def test_temporal_model_for_another_lag_is_refused(default_models):
+    with pytest.raises(Exception, match="exported for a look-ahead of 0 frames but temporal_lag is 4"):
+        PerceptionPipeline(PerceptionConfig(per_frame_model=str(default_models / "mocap_spin.onnx"),
+                                            temporal_model=str(default_models / "posebert.onnx"), temporal_lag=4))
 
 
 def test_invalid_configuration_is_refused(default_models):

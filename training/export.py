@@ -3,12 +3,22 @@
 Usage::
 
     python -m training.export --out models [--backbone resnet18] [--input-size 224] [--window 16]
-        [--seed 0] [--per-frame-ckpt PATH] [--temporal-ckpt PATH] [--opset 17]
+        [--seed 0] [--per-frame-ckpt PATH] [--temporal-ckpt PATH] [--temporal-lag-ckpt PATH...]
+        [--lags K...] [--opset 17]
 
-Writes ``<out>/mocap_spin.onnx`` and ``<out>/posebert.onnx`` plus their ``.json`` metadata
-(:func:`pose_estimation_ros.model_meta.write_metadata`), then runs both files with onnxruntime on
+Writes ``<out>/mocap_spin.onnx``, the causal temporal model ``<out>/posebert.onnx`` and the lagged
+temporal models ``<out>/posebert_lag{k}.onnx`` plus their ``.json`` metadata
+(:func:`pose_estimation_ros.model_meta.write_metadata`), then runs every file with onnxruntime on
 random inputs and compares to PyTorch; exits non-zero if any output differs by more than 1e-3.
 Without checkpoints the weights are random (seeded) and the metadata says ``trained: false``.
+
+Temporal models: ``posebert.onnx`` is causal (output frame i reads only frames <= i; the runtime reads
+the newest frame, index T-1); ``posebert_lag{k}.onnx`` looks k frames ahead (output i reads frames
+<= i + k; the runtime reads index T-1-k). ``--temporal-ckpt`` / ``--temporal-lag-ckpt`` take PoseBERT
+training checkpoints (``training.posebert.train``): architecture, lag and training data come from the
+checkpoint. ``--lags K...`` also exports ``posebert_lag{K}.onnx`` for lags no checkpoint gives
+(untrained, seeded). The mode is in the metadata: ``architecture["mode"]`` (``causal`` | ``lag{k}``),
+``architecture["lag"]`` and ``architecture["readout_index"]`` (T-1-lag).
 """
 from __future__ import annotations
 
@@ -29,6 +39,11 @@ from training.models.spin import PerFrameRegressor, mean_pose6d
 
 PER_FRAME_FILE = "mocap_spin.onnx"
 TEMPORAL_FILE = "posebert.onnx"
+TEMPORAL_LAG_FILE = "posebert_lag{k}.onnx"
+DEFAULT_LAGS: tuple[int, ...] = ()   # untrained lagged variants exported by default (``--lags`` adds some)
+# Exported PoseBERT default: L=4, D=128, 4 heads, FFN 256, causal (~0.5 ms per 16-frame window in
+# onnxruntime on one CPU core here, 2.5 MB; the paper's D=512 / FFN 1024 takes 2.5-5 ms and 36 MB).
+TEMPORAL_DEFAULTS: dict[str, Any] = {"num_layers": 4, "dim": 128, "heads": 4, "ffn_dim": 256, "attention": "causal"}
 DEFAULT_OPSET = 17
 MAX_ABS_DIFF = 1e-3
 
@@ -58,11 +73,33 @@ def build_per_frame(backbone: str = "resnet18", seed: int = 0, ckpt: str | Path 
     return model.eval()
 
 
+def _temporal_ckpt(ckpt: str | Path) -> dict[str, Any]:
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    return state if isinstance(state, dict) else {}
+
+
 def build_temporal(window: int = 16, seed: int = 0, ckpt: str | Path | None = None,
                    **kwargs: Any) -> PoseBERT:
-    """Seeded PoseBERT in eval mode, optionally loaded from ``ckpt``."""
+    """Seeded PoseBERT in eval mode, optionally loaded from ``ckpt``.
+
+    Without a checkpoint the architecture is :data:`TEMPORAL_DEFAULTS` updated by ``kwargs`` (e.g.
+    ``lag=4``, ``dim=256``). A PoseBERT training checkpoint (with ``model_config``) defines the
+    architecture itself (``kwargs`` must not contradict it); a raw state dict uses the defaults.
+    """
     torch.manual_seed(seed)
-    model = PoseBERT(window=window, **kwargs)
+    state = _temporal_ckpt(ckpt) if ckpt is not None else {}
+    if "model_config" in state:
+        from training.posebert.checkpoint import build_model
+
+        mcfg = dict(state["model_config"])
+        for k, v in kwargs.items():
+            if k in mcfg and mcfg[k] != v:
+                raise ValueError(f"{ckpt}: checkpoint has {k}={mcfg[k]}, asked for {v}")
+        if mcfg.get("window", window) != window:
+            _log(f"window {window} overridden by the checkpoint's window {mcfg['window']}")
+        model = build_model(mcfg)
+    else:
+        model = PoseBERT(window=window, **{**TEMPORAL_DEFAULTS, **kwargs})
     if ckpt is not None:
         load_checkpoint(model, ckpt)
     return model.eval()
@@ -135,7 +172,10 @@ def export_temporal(model: PoseBERT, path: str | Path, opset: int = DEFAULT_OPSE
 
 
 def _training_data(seed: int, ckpt: str | Path | None) -> str:
-    return f"none: untrained weights (seed {seed})" if ckpt is None else f"checkpoint {Path(ckpt).name}"
+    if ckpt is None:
+        return f"none: untrained weights (seed {seed})"
+    desc = _temporal_ckpt(ckpt).get("training_data") if str(ckpt).endswith(".pt") else None
+    return f"{desc} (checkpoint {Path(ckpt).name})" if isinstance(desc, str) else f"checkpoint {Path(ckpt).name}"
 
 
 def _created_by() -> str:
@@ -165,7 +205,10 @@ def temporal_metadata(model: PoseBERT, opset: int, seed: int,
         trained=ckpt is not None, training_data=_training_data(seed, ckpt),
         num_betas=model.num_betas, window=model.window,
         architecture={"type": "posebert", "L": model.num_layers, "D": model.dim, "heads": model.heads,
-                      "ffn_dim": model.ffn_dim, "body_model": "skeleton_fk_linear_scale"},
+                      "ffn_dim": model.ffn_dim, "body_model": "skeleton_fk_linear_scale",
+                      "mode": model.mode, "attention": model.attention, "lag": model.lag,
+                      "readout_index": model.readout_index, "lookaheads": model.lookaheads,
+                      "regressor_iters": model.regressor_iters, "init": model.init},
         created_by=_created_by())
 
 
@@ -186,6 +229,18 @@ def compare_onnx(model: nn.Module, path: str | Path, inputs: dict[str, torch.Ten
     return {n: float(np.max(np.abs(g - r.numpy()))) for n, g, r in zip(output_names, got, ref)}
 
 
+def _usable(path: Path, kind: str) -> bool:
+    """True when ``path`` exists and its metadata loads (sha256 included) and matches the runtime skeleton."""
+    try:
+        meta = model_meta.load_metadata(path)
+        model_meta.check_metadata(meta, kind=kind, joint_names=skeleton.JOINT_NAMES, source=str(path))
+        return True
+    except model_meta.ModelMetadataError as e:
+        if path.exists():
+            _log(f"re-exporting {path}: {e}")
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output directory")
@@ -194,41 +249,77 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=16, help="PoseBERT window length T")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-frame-ckpt", default=None)
-    p.add_argument("--temporal-ckpt", default=None)
+    p.add_argument("--temporal-ckpt", default=None, help="causal PoseBERT checkpoint -> posebert.onnx")
+    p.add_argument("--temporal-lag-ckpt", nargs="*", default=[],
+                   help="lagged PoseBERT checkpoints -> posebert_lag{k}.onnx (k from the checkpoint)")
+    p.add_argument("--lags", type=int, nargs="*", default=None,
+                   help="also export posebert_lag{K}.onnx, untrained, for these lags (those no checkpoint gives)")
+    p.add_argument("--temporal-layers", type=int, default=TEMPORAL_DEFAULTS["num_layers"], help="untrained L")
+    p.add_argument("--temporal-dim", type=int, default=TEMPORAL_DEFAULTS["dim"], help="untrained D")
+    p.add_argument("--temporal-heads", type=int, default=TEMPORAL_DEFAULTS["heads"])
+    p.add_argument("--temporal-ffn", type=int, default=TEMPORAL_DEFAULTS["ffn_dim"])
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    p.add_argument("--missing-only", action="store_true",
+                   help="keep every model already in --out whose metadata loads and checks (e.g. committed "
+                        "trained models); export only the missing or broken ones")
     a = p.parse_args(argv)
 
     out = Path(a.out)
     t_all = time.perf_counter()
     failed = False
 
-    _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
-         f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
-    spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt)
-    t0 = time.perf_counter()
-    spin_path = export_per_frame(spin, out / PER_FRAME_FILE, a.input_size, a.opset)
-    meta = model_meta.write_metadata(
-        spin_path, per_frame_metadata(spin, a.input_size, a.opset, a.seed, a.per_frame_ckpt))
-    _log(f"wrote {spin_path} ({spin_path.stat().st_size / 1e6:.1f} MB) and {meta.name} "
-         f"in {time.perf_counter() - t0:.1f} s")
+    checks = []
+    g = torch.Generator().manual_seed(a.seed + 1)
+    if a.missing_only and _usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME):
+        _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
+    else:
+        _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
+             f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
+        spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt)
+        t0 = time.perf_counter()
+        spin_path = export_per_frame(spin, out / PER_FRAME_FILE, a.input_size, a.opset)
+        meta = model_meta.write_metadata(
+            spin_path, per_frame_metadata(spin, a.input_size, a.opset, a.seed, a.per_frame_ckpt))
+        _log(f"wrote {spin_path} ({spin_path.stat().st_size / 1e6:.1f} MB) and {meta.name} "
+             f"in {time.perf_counter() - t0:.1f} s")
+        checks.append((spin, spin_path,
+                       {model_meta.PER_FRAME_INPUT: torch.randn(2, 3, a.input_size, a.input_size, generator=g)},
+                       model_meta.PER_FRAME_OUTPUTS))
 
-    _log(f"building PoseBERT (T={a.window}, seed {a.seed}"
-         f"{', ckpt ' + a.temporal_ckpt if a.temporal_ckpt else ', untrained'})")
-    bert = build_temporal(a.window, a.seed, a.temporal_ckpt)
-    t0 = time.perf_counter()
-    bert_path = export_temporal(bert, out / TEMPORAL_FILE, a.opset)
-    meta = model_meta.write_metadata(bert_path, temporal_metadata(bert, a.opset, a.seed, a.temporal_ckpt))
-    _log(f"wrote {bert_path} ({bert_path.stat().st_size / 1e6:.1f} MB) and {meta.name} "
-         f"in {time.perf_counter() - t0:.1f} s")
+    arch = {"num_layers": a.temporal_layers, "dim": a.temporal_dim, "heads": a.temporal_heads,
+            "ffn_dim": a.temporal_ffn}
+    # (file, checkpoint or None, lag): causal first, then the lagged variants.
+    jobs: list[tuple[str, str | None, int]] = [(TEMPORAL_FILE, a.temporal_ckpt, 0)]
+    for ck in a.temporal_lag_ckpt:
+        lag = int(_temporal_ckpt(ck).get("model_config", {}).get("lag", 0))
+        if lag < 1:
+            p.error(f"--temporal-lag-ckpt {ck}: not a lagged model (lag {lag}); use --temporal-ckpt")
+        jobs.append((TEMPORAL_LAG_FILE.format(k=lag), ck, lag))
+    lags = a.lags if a.lags is not None else list(DEFAULT_LAGS)
+    jobs += [(TEMPORAL_LAG_FILE.format(k=k), None, k) for k in lags if k not in {j[2] for j in jobs}]
+    temporal = []
+    for fname, ck, lag in jobs:
+        if a.missing_only and _usable(out / fname, model_meta.KIND_TEMPORAL):
+            _log(f"keeping {out / fname} (present, metadata checks)")
+            continue
+        _log(f"building PoseBERT {fname} (T={a.window}, lag {lag}, seed {a.seed}"
+             f"{', ckpt ' + ck if ck else ', untrained'})")
+        bert = build_temporal(a.window, a.seed, ck, lag=lag, **({} if ck else arch))
+        if bert.lag != lag or (lag == 0 and bert.attention != "causal"):
+            p.error(f"{ck}: {bert.mode} model cannot be exported as {fname} (needs "
+                    f"{'causal' if lag == 0 else f'lag{lag}'})")
+        t0 = time.perf_counter()
+        bert_path = export_temporal(bert, out / fname, a.opset)
+        meta = model_meta.write_metadata(bert_path, temporal_metadata(bert, a.opset, a.seed, ck))
+        _log(f"wrote {bert_path} ({bert_path.stat().st_size / 1e6:.1f} MB, {bert.mode}, L={bert.num_layers} "
+             f"D={bert.dim}) and {meta.name} in {time.perf_counter() - t0:.1f} s")
+        temporal.append((bert, bert_path))
 
     _log("verifying with onnxruntime (CPUExecutionProvider) on random inputs")
-    g = torch.Generator().manual_seed(a.seed + 1)
-    checks = [
-        (spin, spin_path, {model_meta.PER_FRAME_INPUT: torch.randn(2, 3, a.input_size, a.input_size, generator=g)},
-         model_meta.PER_FRAME_OUTPUTS),
-        (bert, bert_path, dict(zip(model_meta.TEMPORAL_INPUTS, temporal_example_inputs(bert, 1, a.seed + 2))),
-         model_meta.TEMPORAL_OUTPUTS),
-    ]
+    for bert, bert_path in temporal:
+        checks.append((bert, bert_path, dict(zip(model_meta.TEMPORAL_INPUTS,
+                                                 temporal_example_inputs(bert, 1, a.seed + 2))),
+                       model_meta.TEMPORAL_OUTPUTS))
     for model, path, inputs, names in checks:
         for name, diff in compare_onnx(model, path, inputs, names).items():
             ok = diff <= MAX_ABS_DIFF

@@ -46,13 +46,17 @@ class PerceptionNode(Node):
         per_frame = declare(self, "per_frame_model", "", "Per-frame ONNX model ('' = packaged mocap_spin.onnx).",
                             read_only=True)
         temporal = declare(self, "temporal_model", "",
-                           "Temporal ONNX model ('' = packaged posebert.onnx, 'none' = per-frame only).",
-                           read_only=True)
+                           "Temporal ONNX model ('' = packaged posebert.onnx for temporal_lag 0, "
+                           "posebert_lag<k>.onnx for temporal_lag k; 'none' = per-frame only).", read_only=True)
+        lag = declare(self, "temporal_lag", 0,
+                      "Temporal mode: 0 = causal (estimate for the newest frame); k = lagged, the estimate for "
+                      "the frame k slots back, using k frames of look-ahead (needs a model exported for lag k).",
+                      lo=0, hi=255, read_only=True)
         rate = declare(self, "expected_rate_hz", 0.0, "Nominal camera rate for gap detection (0 = estimate).",
                        lo=0.0, hi=1000.0, read_only=True)
         cfg = PerceptionConfig(
             per_frame_model=resolve_model(per_frame, "mocap_spin.onnx"),
-            temporal_model=resolve_model(temporal, "posebert.onnx"),
+            temporal_model=resolve_model(temporal, "posebert.onnx" if lag == 0 else f"posebert_lag{lag}.onnx"),
             provider=declare(self, "provider", "cpu", "ONNX Runtime execution provider (falls back to CPU).",
                              choices=tuple(PROVIDERS), read_only=True),
             threads=declare(self, "threads", 0, "ONNX Runtime intra-op threads (0 = default).", lo=0, hi=64,
@@ -60,9 +64,7 @@ class PerceptionNode(Node):
             window=declare(self, "window", 16, "Temporal window length in frames (must match the model).",
                            lo=1, hi=256, read_only=True),
             frame_period_ns=int(1e9 / rate) if rate > 0 else 0,
-            temporal_lag=declare(self, "temporal_lag", 0,
-                                 "Temporal output lag in frames: 0 = causal (newest frame), k = k frames back.",
-                                 lo=0, hi=255, read_only=True),
+            temporal_lag=lag,
             crop=declare(self, "crop", "tracking", "Person crop strategy.", choices=("full", "tracking"),
                          read_only=True),
             min_valid_frames=declare(self, "min_valid_frames", 1,

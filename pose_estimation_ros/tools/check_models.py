@@ -2,8 +2,8 @@
 
     python -m pose_estimation_ros.tools.check_models [MODELS_DIR]
 
-Exit status 0 when both ``mocap_spin.onnx`` and ``posebert.onnx`` load and pass the metadata checks,
-1 otherwise (the reason is printed). The set-up script uses it to decide whether to export.
+Exit status 0 when ``mocap_spin.onnx``, ``posebert.onnx`` and any ``posebert_lag<k>.onnx`` present load
+and pass the metadata checks, 1 otherwise (the reason is printed). The set-up script uses it to decide whether to export.
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from ..perception_core import default_model_dir
 def check(models_dir: Path) -> list[str]:
     """Return one line per model: 'ok ...' or the error."""
     lines, failed = [], False
-    for name, loader in (("mocap_spin.onnx", load_per_frame), ("posebert.onnx", load_temporal)):
+    lagged = sorted(p.name for p in models_dir.glob("posebert_lag*.onnx"))
+    for name, loader in [("mocap_spin.onnx", load_per_frame), ("posebert.onnx", load_temporal)] + [
+            (n, load_temporal) for n in lagged]:
         path = models_dir / name
         try:
             m = loader(path, joint_names=skeleton.JOINT_NAMES)
             lines.append(f"ok   {path}  kind={m.meta.kind} trained={m.meta.trained} "
-                         f"data='{m.meta.training_data}'")
+                         f"data='{m.meta.training_data[:100]}'")
         except ModelMetadataError as e:
             failed = True
             lines.append(f"FAIL {e}")

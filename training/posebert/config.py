@@ -1,0 +1,164 @@
+"""PoseBERT run configuration: nested dataclasses, YAML load / save, ``key=value`` overrides.
+
+One YAML file per run (``training/configs/posebert_*.yaml``); the trainer writes the resolved config
+into the run directory (``runs/<name>/config.yaml``) and into every checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ModelConfig", "CorruptionConfig", "DataConfig", "TrainConfig", "EvalConfig", "PoseBERTConfig",
+           "load_config", "save_config", "apply_overrides", "config_from_dict"]
+
+
+@dataclass
+class ModelConfig:
+    """Architecture (the seed's ablation knobs: L, D, T, regressor iterations) and streaming mode."""
+
+    window: int = 16                 # T
+    num_layers: int = 4              # L
+    dim: int = 128                   # D (exported default; 512 in the paper, ~2.5 ms/window on CPU here)
+    heads: int = 4
+    ffn_dim: int = 256
+    dropout: float = 0.1
+    attention: str = "causal"        # full | causal
+    lag: int = 0                     # look-ahead k of a causal model; the runtime reads index T-1-k
+    lookahead_schedule: str = "first"  # first | spread (how k is split over the layers)
+    regressor_iters: int = 1         # shared-regressor applications after each block
+    init: str = "mean"               # regressor start: mean (paper) | input (the frame's own input pose)
+    num_betas: int = 10
+
+
+@dataclass
+class CorruptionConfig:
+    """How ground-truth poses are corrupted into per-frame-estimator-like inputs (:mod:`.corruption`)."""
+
+    noise: str = "gaussian"          # gaussian | fitted | none
+    noise_std_deg: float = 5.0       # gaussian: std of the axis-angle perturbation per axis, per joint
+    noise_std_jitter: float = 0.5    # per-window std = noise_std_deg * U(1 - j, 1 + j)
+    noise_model: str = ""            # fitted: JSON written by ``python -m training.posebert.noise_model fit``
+    mask_ratio: float = 0.125        # fraction of frames replaced by the mask token (exact count per window)
+    replace_ratio: float = 0.0625    # fraction of frames replaced by poses of other sequences / frames
+    dropout_prob: float = 0.25       # probability of one burst of missed detections per window
+    dropout_max_len: int = 4         # burst length ~ U{1..max}
+    start_pad_prob: float = 0.1      # probability the window starts a stream (first U{1..T-1} slots empty)
+    betas_noise_std: float = 0.1     # noise on the input shape (the per-frame betas are noisy too)
+
+
+@dataclass
+class DataConfig:
+    """Motion data: canonical ``.npz`` MotionSequences (``python -m training.mocap_cli import-mocap``)."""
+
+    motion_dirs: list[str] = field(default_factory=lambda: ["runs/motion"])
+    fps: float = 30.0
+    train_subjects: list[str] = field(default_factory=lambda: ["001", "005", "006"])
+    val_subjects: list[str] = field(default_factory=lambda: ["003"])
+    test_subjects: list[str] = field(default_factory=lambda: ["131"])
+    synthetic: bool = False          # generate smooth random motions instead (tests / smoke runs)
+    synthetic_sequences: int = 24
+    synthetic_frames: int = 240
+    random_view: bool = True         # random camera yaw / small pitch+roll applied to the global orientation
+    max_pitch_deg: float = 15.0
+    mirror_prob: float = 0.5         # left-right mirrored windows
+    pose_offset_deg: float = 0.0     # per-window constant per-joint rotation offsets (pose-space augmentation)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    w_rot: float = 1.0               # rotation-matrix L2 loss
+    w_kp: float = 1.0                # 3D keypoint loss (metres, through the body model FK)
+    w_accel: float = 0.0             # acceleration loss on the in-window joint error (metres/frame^2)
+    readout_weight: float = 1.0      # extra loss weight on the frame the runtime reads (T-1-lag)
+    seed: int = 0
+    threads: int = 1                 # torch intra-op threads (the CPU is shared)
+    log_every: int = 25
+    val_every: int = 250
+    ckpt_every: int = 250
+
+
+@dataclass
+class EvalConfig:
+    """Synthetic per-frame errors the evaluation (and validation) applies to held-out motion."""
+
+    noise_std_deg: float = 5.0
+    missing_ratio: float = 0.0       # extra scenario: fraction of frames with no per-frame estimate
+    seed: int = 123
+
+
+@dataclass
+class PoseBERTConfig:
+    name: str = "posebert"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {"model": ModelConfig, "corruption": CorruptionConfig, "data": DataConfig, "train": TrainConfig,
+             "eval": EvalConfig}
+
+
+def config_from_dict(d: dict[str, Any]) -> PoseBERTConfig:
+    """Build a config from a (possibly partial) nested dict; unknown keys raise ``ValueError``."""
+    d = dict(d or {})
+    unknown = set(d) - set(_SECTIONS) - {"name"}
+    if unknown:
+        raise ValueError(f"unknown config sections {sorted(unknown)}")
+    kw: dict[str, Any] = {}
+    if "name" in d:
+        kw["name"] = str(d["name"])
+    for sec, cls in _SECTIONS.items():
+        sub = dict(d.get(sec) or {})
+        fields = {f.name for f in dataclasses.fields(cls)}
+        bad = set(sub) - fields
+        if bad:
+            raise ValueError(f"unknown keys in '{sec}': {sorted(bad)}")
+        kw[sec] = cls(**sub)
+    return PoseBERTConfig(**kw)
+
+
+def load_config(path: str | Path) -> PoseBERTConfig:
+    with open(path) as f:
+        return config_from_dict(yaml.safe_load(f))
+
+
+def save_config(cfg: PoseBERTConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return path
+
+
+def apply_overrides(cfg: PoseBERTConfig, overrides: list[str]) -> PoseBERTConfig:
+    """Apply ``section.key=value`` strings (value parsed as YAML, e.g. ``model.dim=64``,
+    ``data.train_subjects=[001,005]``)."""
+    d = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override '{item}' is not key=value")
+        key, val = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = d
+        for p in parts[:-1]:
+            if p not in node or not isinstance(node[p], dict):
+                raise ValueError(f"unknown config key '{key}'")
+            node = node[p]
+        if parts[-1] not in node:
+            raise ValueError(f"unknown config key '{key}'")
+        node[parts[-1]] = yaml.safe_load(val)
+    return config_from_dict(d)

@@ -1,0 +1,253 @@
+"""Train PoseBERT on motion capture alone (corrupted ground-truth windows), CPU-friendly.
+
+    python -m training.posebert.train --config training/configs/posebert_causal.yaml [--out runs/posebert_causal]
+        [--set train.steps=500 model.dim=64 ...] [--no-resume] [--no-progress]
+
+Writes into the run directory (default ``runs/<config name>``): ``config.yaml`` (the resolved config),
+``tb/`` (TensorBoard: losses, lr, validation metrics), ``ckpt_last.pt`` (every ``train.ckpt_every``
+steps and at the end, with optimizer / scheduler / RNG states: rerunning the same command resumes from
+it), ``ckpt_best.pt`` (best validation MPJPE of the streamed read-out frame) and ``summary.json``.
+Export a checkpoint with ``python -m training.export --out models --temporal-ckpt runs/.../ckpt_best.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.posebert.checkpoint import build_model
+from training.posebert.config import PoseBERTConfig, apply_overrides, load_config, save_config
+from training.posebert.corruption import corrupt
+from training.posebert.data import (CAM_FROM_WORLD, MotionBank, apply_view, load_sequences, mirror,
+                                    random_pose_offset, random_view_rotation, split_by_subject, synthetic_sequences)
+from training.posebert.evaluate import Method, evaluate_clips, synthetic_clips
+from training.posebert.losses import PoseBERTLoss
+from training.posebert.noise_model import GaussianNoise, make_noise_model
+from training.posebert.stream import torch_runner
+
+__all__ = ["train", "load_data", "frame_weights", "main"]
+
+
+def _log(msg: str) -> None:
+    print(f"[posebert.train] {msg}", flush=True)
+
+
+def frame_weights(valid: torch.Tensor, attention: str, lag: int, readout_weight: float) -> torch.Tensor:
+    """(B, T) loss weights: 0 for frames whose receptive field (frames ``<= i + lag``, or all frames
+    with full attention) holds no valid input (nothing to estimate from), 1 otherwise, plus
+    ``readout_weight`` on the frame the runtime reads (``T-1-lag``)."""
+    b, t = valid.shape
+    if attention == "full":
+        has = valid.any(dim=1, keepdim=True).expand(b, t)
+    else:
+        cum = valid.long().cumsum(dim=1)
+        has = cum[:, (torch.arange(t) + lag).clamp(max=t - 1)] > 0
+    w = has.float()
+    w[:, t - 1 - lag] *= 1.0 + readout_weight
+    return w
+
+
+def load_data(cfg: PoseBERTConfig) -> tuple[list, list, list]:
+    """(train, val, test) sequences at ``data.fps``, split by subject (or synthetic)."""
+    d = cfg.data
+    if d.synthetic:
+        seqs = synthetic_sequences(d.synthetic_sequences, d.synthetic_frames, d.fps, seed=cfg.train.seed, subjects=4)
+        return ([s for s in seqs if s.subject != "syn3"], [s for s in seqs if s.subject == "syn3"],
+                synthetic_sequences(4, d.synthetic_frames, d.fps, seed=cfg.train.seed + 1, subjects=1))
+    seqs = load_sequences(d.motion_dirs, d.fps)
+    splits = tuple(split_by_subject(seqs, s) for s in (d.train_subjects, d.val_subjects, d.test_subjects))
+    if not splits[0]:
+        found = sorted({s.subject for s in seqs})
+        raise ValueError(f"no training sequences for subjects {d.train_subjects} in {d.motion_dirs} (found {found})")
+    return splits
+
+
+def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_step: int | None) -> str:
+    c, d = cfg.corruption, cfg.data
+    origins = sorted({Path(s.source).parent.name for s in bank.sequences if s.source})
+    src = ("synthetic random motions" if d.synthetic else
+           f"motion capture ({', '.join(origins) or 'unknown source'}; imported to {', '.join(d.motion_dirs)})")
+    noise = {"gaussian": f"gaussian {c.noise_std_deg:g} deg", "fitted": f"fitted {Path(c.noise_model).name}",
+             "none": "no noise"}[c.noise]
+    return (f"{src}: train subjects {','.join(d.train_subjects) if not d.synthetic else 'syn0-2'} "
+            f"({bank.describe()}) at {d.fps:g} fps; val subjects {','.join(d.val_subjects)}, test subjects "
+            f"{','.join(d.test_subjects)}; inputs corrupted: {noise}, mask {100 * c.mask_ratio:g}%, "
+            f"replace {100 * c.replace_ratio:g}%, dropout bursts p={c.dropout_prob:g}; run '{cfg.name}' "
+            f"{step} steps" + (f", best val at step {best_step}" if best_step is not None else ""))
+
+
+def _lr_lambda(cfg: PoseBERTConfig):
+    warm, total = max(cfg.train.warmup_steps, 1), max(cfg.train.steps, 1)
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        prog = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * prog))
+    return f
+
+
+def _writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        return SummaryWriter(str(path))
+    except ImportError:  # pragma: no cover
+        _log("tensorboard not installed: no TensorBoard logs")
+        return None
+
+
+def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
+          data: tuple[list, list, list] | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Train (or resume) one run; returns the summary (also written to ``summary.json``).
+
+    ``stop_after``: stop once this step is reached (a checkpoint is written), as an interruption would;
+    running again resumes from there with the same schedule.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    tc, mc = cfg.train, cfg.model
+    torch.set_num_threads(max(tc.threads, 1))
+    random.seed(tc.seed)
+    np.random.seed(tc.seed)
+    torch.manual_seed(tc.seed)
+    gen = torch.Generator().manual_seed(tc.seed)
+
+    train_seqs, val_seqs, _ = data if data is not None else load_data(cfg)
+    bank = MotionBank(train_seqs, mc.window, mc.num_betas)
+    noise = make_noise_model(cfg.corruption.noise, cfg.corruption.noise_std_deg, cfg.corruption.noise_model)
+    val_clips = synthetic_clips(val_seqs, GaussianNoise(cfg.eval.noise_std_deg), 0.0, cfg.eval.seed, mc.num_betas,
+                                cfg.data.max_pitch_deg) if val_seqs else []
+
+    model = build_model(mc)
+    loss_fn = PoseBERTLoss(tc.w_rot, tc.w_kp, w_accel=tc.w_accel)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    step, best, best_step, history = 0, float("inf"), None, []
+    last = out / "ckpt_last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["rng"]["generator"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        step, best, best_step, history = ck["step"], ck["best_val"], ck.get("best_step"), ck.get("history", [])
+        _log(f"resumed {last} at step {step}")
+    nparams = sum(p.numel() for p in model.parameters())
+    _log(f"run '{cfg.name}' -> {out}: {model.mode} L={mc.num_layers} D={mc.dim} T={mc.window} ({nparams / 1e6:.2f} M "
+         f"params); train {bank.describe()}; val {len(val_clips)} clips; noise {noise.describe() if noise else 'none'}")
+    writer = _writer(out / "tb")
+
+    def checkpoint(path: Path, metrics: dict[str, float] | None = None) -> None:
+        torch.save({"model": model.state_dict(), "model_config": vars(mc).copy(), "config": cfg.to_dict(),
+                    "step": step, "best_val": best, "best_step": best_step, "metrics": metrics or {},
+                    "history": history, "training_data": describe_training(cfg, bank, step, best_step),
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()}}, path)
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        res = evaluate_clips(val_clips, [Method("model", torch_runner(model), mc.lag, mc.window)])["model"]
+        model.train()
+        return res
+
+    base_val = (evaluate_clips(val_clips, [Method("input", None, mc.lag, mc.window)])["input"] if val_clips else {})
+    if base_val:
+        _log("val per-frame input: " + ", ".join(f"{k} {v:.1f}" for k, v in base_val.items() if k != "lag"))
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=cfg.name, dynamic_ncols=True)
+    pool = lambda n: bank.random_frames(n, gen)  # noqa: E731
+    dc = cfg.data
+
+    def augment(gt: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if dc.mirror_prob > 0:
+            flip = torch.rand(gt.shape[0], generator=gen) < dc.mirror_prob
+            gt = torch.where(flip[:, None, None, None, None], mirror(gt), gt)
+        if dc.pose_offset_deg > 0:
+            gt = gt @ random_pose_offset(gt.shape[0], dc.pose_offset_deg, gen)
+        return gt, betas
+
+    val_res: dict[str, float] = {}
+    end = tc.steps if stop_after is None else min(tc.steps, stop_after)
+    while step < end:
+        gt, betas = augment(*bank.sample(tc.batch_size, gen))
+        view = (random_view_rotation(tc.batch_size, gen, cfg.data.max_pitch_deg) if cfg.data.random_view
+                else CAM_FROM_WORLD.expand(tc.batch_size, 3, 3))
+        gt = apply_view(gt, view)
+        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view)
+        pred = model.regress(c.pose6d, c.valid)
+        w = frame_weights(c.valid, mc.attention, mc.lag, tc.readout_weight)
+        loss, parts = loss_fn(pred, gt, betas, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        if step % tc.log_every == 0 or step == tc.steps:
+            bar.set_postfix(loss=f"{loss.item():.4f}", kp_mm=f"{1000 * parts['kp'].item():.1f}")
+            if writer:
+                writer.add_scalar("loss/total", loss.item(), step)
+                writer.add_scalar("loss/rot", parts["rot"].item(), step)
+                writer.add_scalar("loss/kp_m", parts["kp"].item(), step)
+                if "accel" in parts:
+                    writer.add_scalar("loss/accel_m", parts["accel"].item(), step)
+                writer.add_scalar("lr", sched.get_last_lr()[0], step)
+        if val_clips and (step % tc.val_every == 0 or step == tc.steps):
+            val_res = validate()
+            history.append({"step": step, **{k: round(v, 3) for k, v in val_res.items()}})
+            if writer:
+                for k, v in val_res.items():
+                    if k != "lag":
+                        writer.add_scalar(f"val/{k}", v, step)
+            if val_res["mpjpe"] < best:
+                best, best_step = val_res["mpjpe"], step
+                checkpoint(out / "ckpt_best.pt", val_res)
+            bar.write(f"[posebert.train] step {step}: val mpjpe {val_res['mpjpe']:.1f} pa {val_res['pa_mpjpe']:.1f} "
+                      f"accel_err {val_res['accel_err']:.1f} (best {best:.1f} @ {best_step})")
+        if step % tc.ckpt_every == 0 or step == end:
+            checkpoint(last, val_res)
+    bar.close()
+    if not val_clips:
+        checkpoint(out / "ckpt_best.pt")
+    if writer:
+        writer.close()
+    summary = {"name": cfg.name, "steps": step, "best_val_mpjpe": best, "best_step": best_step,
+               "val_input": base_val, "val_last": val_res, "seconds_this_session": round(time.perf_counter() - t0, 1),
+               "params": nparams, "training_data": describe_training(cfg, bank, step, best_step)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.posebert.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", default=None, help="run directory (default runs/<name>)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=100")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if ckpt_last.pt exists")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--stop-after", type=int, default=None, help="stop at this step (resume later)")
+    a = p.parse_args(argv)
+    cfg = apply_overrides(load_config(a.config), a.set)
+    out = Path(a.out or f"runs/{cfg.name}")
+    summary = train(cfg, out, resume=not a.no_resume, progress=not a.no_progress, stop_after=a.stop_after)
+    _log(f"done: {json.dumps({k: summary[k] for k in ('steps', 'best_val_mpjpe', 'best_step')})}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
