@@ -171,3 +171,41 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
             raise ModelMetadataError(
                 f"{source}: exported for a look-ahead of {model_lag} frames but temporal_lag is {lag} "
                 f"(use posebert_lag{lag}.onnx, or set temporal_lag to {model_lag})")
+
+
+# Body model that computes a model's ``joints`` output (metadata ``architecture["body_model"]``):
+# "skeleton" | "anny" | "smpl" (training.body.registry). Exports made before the body-model interface
+# wrote "skeleton_fk_linear_scale" for the skeleton body (e.g. the committed posebert*.json), and
+# metadata without the key predates it too: both mean "skeleton".
+BODY_MODEL_ALIASES = {"skeleton_fk_linear_scale": "skeleton"}
+DEFAULT_BODY_MODEL = "skeleton"
+
+
+def normalize_body_model(name: str | None) -> str:
+    """Canonical body-model name: aliases resolved, lower case, None / "" -> ``"skeleton"``."""
+    key = (name or DEFAULT_BODY_MODEL).strip().lower()
+    return BODY_MODEL_ALIASES.get(key, key)
+
+
+def body_model_of(meta: ModelMetadata) -> str:
+    """The (normalised) body model named in ``meta.architecture["body_model"]``."""
+    return normalize_body_model(meta.architecture.get("body_model"))
+
+
+def check_same_body(per_frame: ModelMetadata, temporal: ModelMetadata, per_frame_source: str = "per-frame model",
+                    temporal_source: str = "temporal model") -> None:
+    """Refuse a temporal model whose joints come from another body than the per-frame model's.
+
+    The temporal model receives the per-frame ``betas`` and computes its ``joints`` with its own body
+    model: the two must agree on the body (after :func:`normalize_body_model`) and on ``num_betas``.
+
+    Raises:
+        ModelMetadataError: naming both models, bodies and shape sizes.
+    """
+    pb, tb = body_model_of(per_frame), body_model_of(temporal)
+    if pb != tb or per_frame.num_betas != temporal.num_betas:
+        raise ModelMetadataError(
+            f"{temporal_source} and {per_frame_source} use different body models: the temporal model computes "
+            f"joints with '{tb}' ({temporal.num_betas} shape parameters), the per-frame model with '{pb}' "
+            f"({per_frame.num_betas}); their joints would come from different bodies. Export both with the same "
+            f"`python -m training.export --body ...`")

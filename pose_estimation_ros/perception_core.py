@@ -15,12 +15,11 @@ from .camera_model import Intrinsics
 from .crop import CropBox, crop_and_resize, make_cropper, normalize
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .kinematics import project_points, weak_perspective_to_translation
-from .model_meta import PER_FRAME_INPUT, TEMPORAL_INPUTS
+from .model_meta import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
 from .window import PoseWindow, PushResult
 
 # Confidence given to a joint that projects outside the image (the model saw no pixels of it).
 OUTSIDE_IMAGE_CONFIDENCE = 0.3
-
 
 @dataclass
 class PerceptionConfig:
@@ -87,6 +86,8 @@ class PerceptionPipeline:
         if cfg.temporal_model:
             self.temporal = load_temporal(cfg.temporal_model, joint_names=names, window=cfg.window,
                                           lag=cfg.temporal_lag, provider=cfg.provider, threads=cfg.threads)
+            check_same_body(self.per_frame.meta, self.temporal.meta, str(self.per_frame.path),
+                            str(self.temporal.path))
         meta = self.per_frame.meta
         self.input_size = int(meta.input_size[0])
         norm = meta.normalization

@@ -17,6 +17,7 @@ gives 51 mm mean / 130 mm worst joint and fails it (and trips the bone-rigidity 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,17 @@ from training.data.motion import MotionSequence
 from training.data.retarget import (
     JOINT_MAPS, JointMapError, canonical_targets, fit_positions, resolve_joint_map, retarget_bvh)
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+def _shared_data() -> Path:
+    """$POSE_SHARED_DATA, else ../shared/data beside the checkout, else /work/shared/data (this workplace)."""
+    candidates = [os.environ.get("POSE_SHARED_DATA", ""),
+                  Path(__file__).resolve().parents[1] / ".." / "shared" / "data", "/work/shared/data"]
+    for c in candidates:
+        if c and (Path(c) / "cmu").is_dir():
+            return Path(c)
+    return Path(candidates[1])
+
+
+DATA = _shared_data()
 CMU = DATA / "cmu"
 CMU_CC = DATA / "cmu-cc"
 MEAN_BOUND_MM = 32.0

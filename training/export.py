@@ -4,7 +4,7 @@ Usage::
 
     python -m training.export --out models [--backbone resnet18] [--input-size 224] [--window 16]
         [--seed 0] [--per-frame-ckpt PATH] [--temporal-ckpt PATH] [--temporal-lag-ckpt PATH...]
-        [--lags K...] [--opset 17]
+        [--lags K...] [--body skeleton|anny|smpl] [--smpl-model-path PATH] [--opset 17]
 
 Writes ``<out>/mocap_spin.onnx``, the causal temporal model ``<out>/posebert.onnx`` and the lagged
 temporal models ``<out>/posebert_lag{k}.onnx`` plus their ``.json`` metadata
@@ -19,6 +19,20 @@ training checkpoints (``training.posebert.train``): architecture, lag and traini
 checkpoint. ``--lags K...`` also exports ``posebert_lag{K}.onnx`` for lags no checkpoint gives
 (untrained, seeded). The mode is in the metadata: ``architecture["mode"]`` (``causal`` | ``lag{k}``),
 ``architecture["lag"]`` and ``architecture["readout_index"]`` (T-1-lag).
+
+Body model: both models compute their ``joints`` output with the joints-only forward of one body
+model (``BodyModel.joints``: canonical FK on the body's shape-dependent rest joints, no mesh), which is
+part of the exported graph, so the runtime gets 3D joints without torch. ``--body`` picks it:
+``skeleton`` (default, 10 shape parameters), ``anny`` (6 phenotypes) or ``smpl`` (the betas of the
+user's SMPL file, ``--smpl-model-path`` or ``$SMPL_MODEL_PATH``; the graph then holds joint-regressed
+SMPL data: do not redistribute it). A checkpoint that records its body (PoseBERT ``model_config
+["body_model"]``; PoseBERT checkpoints without the key were trained with the skeleton body) decides
+the body when ``--body`` is not given, and an explicit ``--body`` that contradicts a checkpoint is an
+error. The per-frame and temporal models always share the body (the runtime refuses a pair that does
+not: the temporal model reads the per-frame betas). Metadata: ``num_betas = body.num_shape`` and
+``architecture["body_model"]`` = the body's name; the older name ``skeleton_fk_linear_scale`` means
+``skeleton`` (:func:`pose_estimation_ros.model_meta.normalize_body_model`). With
+``--missing-only`` a present model made for another body (or shape size) is re-exported.
 """
 from __future__ import annotations
 
@@ -34,6 +48,8 @@ import torch
 from torch import nn
 
 from pose_estimation_ros import model_meta, skeleton
+from pose_estimation_ros.model_meta import body_model_of, normalize_body_model
+from training.body.base import BodyModel
 from training.models.posebert import PoseBERT
 from training.models.spin import PerFrameRegressor, mean_pose6d
 
@@ -63,11 +79,39 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     model.load_state_dict(state)
 
 
+def make_body(name: str | None = None, smpl_model_path: str | Path | None = None) -> BodyModel:
+    """The body model ``name`` (aliases allowed, None = skeleton) as the exporter builds it:
+    skeleton with 10 shape parameters, Anny (6 phenotypes, cached on disk after the first build),
+    SMPL from ``smpl_model_path`` (default ``$SMPL_MODEL_PATH``)."""
+    from training.body.registry import make_body_model
+
+    key = normalize_body_model(name)
+    if key == "smpl":
+        return make_body_model("smpl", model_path=smpl_model_path)
+    return make_body_model(key)
+
+
+def checkpoint_body(ckpt: str | Path | None) -> str | None:
+    """Normalised body model a checkpoint was trained with, or None when it does not say.
+
+    Reads ``model_config["body_model"]`` (a PoseBERT training checkpoint without it: ``skeleton``, the
+    only body before the key existed) or a top-level ``body_model``; a raw state dict says nothing.
+    """
+    if ckpt is None:
+        return None
+    state = _temporal_ckpt(ckpt)
+    if isinstance(state.get("model_config"), dict):
+        return normalize_body_model(state["model_config"].get("body_model"))
+    if isinstance(state.get("body_model"), str):
+        return normalize_body_model(state["body_model"])
+    return None
+
+
 def build_per_frame(backbone: str = "resnet18", seed: int = 0, ckpt: str | Path | None = None,
-                    **kwargs: Any) -> PerFrameRegressor:
-    """Seeded per-frame model in eval mode, optionally loaded from ``ckpt``."""
+                    body: BodyModel | None = None, **kwargs: Any) -> PerFrameRegressor:
+    """Seeded per-frame model in eval mode with ``body`` (default skeleton), optionally loaded from ``ckpt``."""
     torch.manual_seed(seed)
-    model = PerFrameRegressor(backbone=backbone, **kwargs)
+    model = PerFrameRegressor(backbone=backbone, body=body, **kwargs)
     if ckpt is not None:
         load_checkpoint(model, ckpt)
     return model.eval()
@@ -79,12 +123,13 @@ def _temporal_ckpt(ckpt: str | Path) -> dict[str, Any]:
 
 
 def build_temporal(window: int = 16, seed: int = 0, ckpt: str | Path | None = None,
-                   **kwargs: Any) -> PoseBERT:
-    """Seeded PoseBERT in eval mode, optionally loaded from ``ckpt``.
+                   body: BodyModel | None = None, **kwargs: Any) -> PoseBERT:
+    """Seeded PoseBERT in eval mode with ``body`` (default skeleton), optionally loaded from ``ckpt``.
 
     Without a checkpoint the architecture is :data:`TEMPORAL_DEFAULTS` updated by ``kwargs`` (e.g.
     ``lag=4``, ``dim=256``). A PoseBERT training checkpoint (with ``model_config``) defines the
-    architecture itself (``kwargs`` must not contradict it); a raw state dict uses the defaults.
+    architecture itself (``kwargs`` must not contradict it) and its body model (``body``, if given,
+    must be that body, else it is built from the config); a raw state dict uses the defaults.
     """
     torch.manual_seed(seed)
     state = _temporal_ckpt(ckpt) if ckpt is not None else {}
@@ -97,9 +142,10 @@ def build_temporal(window: int = 16, seed: int = 0, ckpt: str | Path | None = No
                 raise ValueError(f"{ckpt}: checkpoint has {k}={mcfg[k]}, asked for {v}")
         if mcfg.get("window", window) != window:
             _log(f"window {window} overridden by the checkpoint's window {mcfg['window']}")
-        model = build_model(mcfg)
+        mcfg["body_model"] = normalize_body_model(mcfg.get("body_model"))
+        model = build_model(mcfg, body=body)
     else:
-        model = PoseBERT(window=window, **{**TEMPORAL_DEFAULTS, **kwargs})
+        model = PoseBERT(window=window, body=body, **{**TEMPORAL_DEFAULTS, **kwargs})
     if ckpt is not None:
         load_checkpoint(model, ckpt)
     return model.eval()
@@ -192,7 +238,7 @@ def per_frame_metadata(model: PerFrameRegressor, input_size: int, opset: int, se
         num_betas=model.num_betas, input_size=[input_size, input_size],
         normalization=model_meta.Normalization(),
         architecture={"type": "spin", "backbone": model.backbone_name, "iterations": model.iterations,
-                      "hidden": model.fc2.out_features, "body_model": "skeleton_fk_linear_scale"},
+                      "hidden": model.fc2.out_features, "body_model": model.body.name},
         created_by=_created_by())
 
 
@@ -205,7 +251,7 @@ def temporal_metadata(model: PoseBERT, opset: int, seed: int,
         trained=ckpt is not None, training_data=_training_data(seed, ckpt),
         num_betas=model.num_betas, window=model.window,
         architecture={"type": "posebert", "L": model.num_layers, "D": model.dim, "heads": model.heads,
-                      "ffn_dim": model.ffn_dim, "body_model": "skeleton_fk_linear_scale",
+                      "ffn_dim": model.ffn_dim, "body_model": model.body.name,
                       "mode": model.mode, "attention": model.attention, "lag": model.lag,
                       "readout_index": model.readout_index, "lookaheads": model.lookaheads,
                       "regressor_iters": model.regressor_iters, "init": model.init},
@@ -229,11 +275,16 @@ def compare_onnx(model: nn.Module, path: str | Path, inputs: dict[str, torch.Ten
     return {n: float(np.max(np.abs(g - r.numpy()))) for n, g, r in zip(output_names, got, ref)}
 
 
-def _usable(path: Path, kind: str) -> bool:
-    """True when ``path`` exists and its metadata loads (sha256 included) and matches the runtime skeleton."""
+def _usable(path: Path, kind: str, body: BodyModel | None = None) -> bool:
+    """True when ``path`` exists, its metadata loads (sha256 included) and matches the runtime skeleton
+    and (if given) ``body``: same normalised body model and ``num_betas``."""
     try:
         meta = model_meta.load_metadata(path)
         model_meta.check_metadata(meta, kind=kind, joint_names=skeleton.JOINT_NAMES, source=str(path))
+        if body is not None and (body_model_of(meta), meta.num_betas) != (body.name, body.num_shape):
+            raise model_meta.ModelMetadataError(
+                f"made for the '{body_model_of(meta)}' body ({meta.num_betas} shape parameters), exporting "
+                f"for '{body.name}' ({body.num_shape})")
         return True
     except model_meta.ModelMetadataError as e:
         if path.exists():
@@ -258,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temporal-dim", type=int, default=TEMPORAL_DEFAULTS["dim"], help="untrained D")
     p.add_argument("--temporal-heads", type=int, default=TEMPORAL_DEFAULTS["heads"])
     p.add_argument("--temporal-ffn", type=int, default=TEMPORAL_DEFAULTS["ffn_dim"])
+    p.add_argument("--body", default=None, choices=["skeleton", "anny", "smpl"],
+                   help="body model computing the joints of both models (default: the checkpoints' body, else "
+                        "skeleton)")
+    p.add_argument("--smpl-model-path", default=None, help="SMPL .pkl or folder for --body smpl "
+                                                           "(default $SMPL_MODEL_PATH)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     p.add_argument("--missing-only", action="store_true",
                    help="keep every model already in --out whose metadata loads and checks (e.g. committed "
@@ -268,14 +324,26 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     failed = False
 
+    # One body for both models: --body, else the one the checkpoints name, else the skeleton.
+    named = {ck: checkpoint_body(ck) for ck in [a.per_frame_ckpt, a.temporal_ckpt, *a.temporal_lag_ckpt] if ck}
+    named = {ck: b for ck, b in named.items() if b is not None}
+    wanted = {normalize_body_model(a.body)} if a.body else set()
+    if len(wanted | set(named.values())) > 1:
+        p.error("the body models disagree (" + ", ".join([f"--body {a.body}"] * bool(a.body) + [
+            f"{ck}: {b}" for ck, b in named.items()]) + "): both models must use the same body")
+    body_name = (wanted | set(named.values()) or {"skeleton"}).pop()
+    t0 = time.perf_counter()
+    body = make_body(body_name, a.smpl_model_path)
+    _log(f"body model '{body.name}' ({body.num_shape} shape parameters) in {time.perf_counter() - t0:.1f} s")
+
     checks = []
     g = torch.Generator().manual_seed(a.seed + 1)
-    if a.missing_only and _usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME):
+    if a.missing_only and _usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME, body):
         _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
     else:
         _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
              f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
-        spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt)
+        spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt, body=body)
         t0 = time.perf_counter()
         spin_path = export_per_frame(spin, out / PER_FRAME_FILE, a.input_size, a.opset)
         meta = model_meta.write_metadata(
@@ -299,12 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(TEMPORAL_LAG_FILE.format(k=k), None, k) for k in lags if k not in {j[2] for j in jobs}]
     temporal = []
     for fname, ck, lag in jobs:
-        if a.missing_only and _usable(out / fname, model_meta.KIND_TEMPORAL):
+        if a.missing_only and _usable(out / fname, model_meta.KIND_TEMPORAL, body):
             _log(f"keeping {out / fname} (present, metadata checks)")
             continue
         _log(f"building PoseBERT {fname} (T={a.window}, lag {lag}, seed {a.seed}"
              f"{', ckpt ' + ck if ck else ', untrained'})")
-        bert = build_temporal(a.window, a.seed, ck, lag=lag, **({} if ck else arch))
+        bert = build_temporal(a.window, a.seed, ck, body=body, lag=lag, **({} if ck else arch))
         if bert.lag != lag or (lag == 0 and bert.attention != "causal"):
             p.error(f"{ck}: {bert.mode} model cannot be exported as {fname} (needs "
                     f"{'causal' if lag == 0 else f'lag{lag}'})")

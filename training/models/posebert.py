@@ -6,7 +6,11 @@ Input poses are embedded per frame; frames marked invalid have their embedding r
 mask token (they still take part in attention, there is no key padding); a learned positional
 encoding is added; after each of the L encoder blocks one shared regressor refines the output pose,
 starting from the mean pose. The ONNX interface is
-``(pose6d, betas, valid) -> (pose6d_out, joints)`` (:mod:`pose_estimation_ros.model_meta`).
+``(pose6d, betas, valid) -> (pose6d_out, joints)`` (:mod:`pose_estimation_ros.model_meta`), with
+``joints = body.joints(rot6d_to_rotmat(pose6d_out), betas)`` through a
+:class:`~training.body.base.BodyModel` (default: the skeleton body, 10 shape parameters; its
+joints-only forward is ONNX-exportable for every backend). ``betas`` must be the shape of that body
+(``num_betas = body.num_shape``), i.e. the per-frame model must use the same body.
 
 The attention block is written out explicitly (rather than ``nn.TransformerEncoderLayer``) so that
 the traced graph has no fast-path / nested-tensor branches and exports to plain ONNX ops.
@@ -30,9 +34,9 @@ import torch
 from torch import nn
 
 from pose_estimation_ros import skeleton
-from training.body.skeleton_fk import SkeletonFK
+from training.body.base import BodyModel
 from training.geometry.rotations import rot6d_to_rotmat
-from training.models.spin import mean_pose6d
+from training.models.spin import attach_body, mean_pose6d, resolve_body
 
 __all__ = ["PoseBERT", "SelfAttention", "EncoderBlock", "ATTENTION_MODES", "layer_lookaheads", "lookahead_mask"]
 
@@ -135,7 +139,8 @@ class PoseBERT(nn.Module):
         dim: model width D.
         heads: attention heads.
         ffn_dim: feed-forward hidden width.
-        num_betas: shape parameters passed through to the body model.
+        num_betas: shape parameters passed through to the body model; None = ``body.num_shape``
+            (10 for the default skeleton body); if given it must equal ``body.num_shape``.
         dropout: dropout (training only).
         attention: ``"full"`` (bidirectional) or ``"causal"`` (see the module docstring).
         lag: look-ahead k of a causal model (0 = strictly causal); must be 0 for ``"full"``.
@@ -147,10 +152,11 @@ class PoseBERT(nn.Module):
     """
 
     def __init__(self, window: int = 16, num_layers: int = 4, dim: int = 512, heads: int = 8,
-                 ffn_dim: int = 1024, num_betas: int = 10, dropout: float = 0.1, attention: str = "full",
+                 ffn_dim: int = 1024, num_betas: int | None = None, dropout: float = 0.1, attention: str = "full",
                  lag: int = 0, lookahead_schedule: str = "first", regressor_iters: int = 1,
-                 init: str = "mean") -> None:
+                 init: str = "mean", body: BodyModel | None = None) -> None:
         super().__init__()
+        body = resolve_body(body, num_betas)
         if init not in ("mean", "input"):
             raise ValueError(f"unknown init '{init}' (mean | input)")
         if attention not in ATTENTION_MODES:
@@ -171,7 +177,7 @@ class PoseBERT(nn.Module):
         self.dim = dim
         self.heads = heads
         self.ffn_dim = ffn_dim
-        self.num_betas = num_betas
+        self.num_betas = body.num_shape
         self.num_joints = skeleton.NUM_JOINTS
         npose = self.num_joints * 6
         self.embed = nn.Linear(npose, dim)
@@ -190,7 +196,7 @@ class PoseBERT(nn.Module):
             self.lookaheads = layer_lookaheads(lag, num_layers, lookahead_schedule)
             for i, k in enumerate(self.lookaheads):
                 self.register_buffer(f"attn_mask{i}", lookahead_mask(window, k), persistent=False)
-        self.fk = SkeletonFK()
+        attach_body(self, body)
 
     @property
     def mode(self) -> str:
@@ -217,14 +223,18 @@ class PoseBERT(nn.Module):
             valid: (B, T) bool; False frames are replaced by the mask token (their pose is ignored).
         Returns:
             pose6d_out: (B, T, 24, 6) refined poses.
-            joints: (B, T, 24, 3) root-relative joints of ``pose6d_out`` with ``betas``.
+            joints: (B, T, 24, 3) root-relative joints of ``pose6d_out`` with ``betas``
+                (``body.joints`` on the B*T frames).
         """
         pose6d_out = self.regress(pose6d, valid)
-        joints = self.fk(rot6d_to_rotmat(pose6d_out), betas)
+        t, nj = self.window, self.num_joints
+        # BodyModel.joints takes (N, 24, 3, 3) / (N, S): fold the window into the batch.
+        rotmats = rot6d_to_rotmat(pose6d_out).reshape(-1, nj, 3, 3)
+        joints = self.body.joints(rotmats, betas.reshape(-1, self.num_betas)).reshape(-1, t, nj, 3)
         return pose6d_out, joints
 
     def regress(self, pose6d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """The pose part of :meth:`forward` (no forward kinematics): (B,T,24,6), (B,T) -> (B,T,24,6)."""
+        """The pose part of :meth:`forward` (no body model): (B,T,24,6), (B,T) -> (B,T,24,6)."""
         t = self.window  # static (the positional encoding fixes T); keeps ONNX shapes static
         if not torch.onnx.is_in_onnx_export() and pose6d.shape[1] != t:
             raise ValueError(f"PoseBERT window is {t} frames, got {pose6d.shape[1]}")

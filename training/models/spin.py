@@ -4,6 +4,13 @@ A torchvision ResNet (no pretrained weights are ever downloaded) gives a global-
 iterative error-feedback regressor refines (pose, betas, camera) from a mean-parameter buffer.
 The ONNX interface is ``image -> (pose6d, betas, cam, joints)``
 (:data:`pose_estimation_ros.model_meta.PER_FRAME_OUTPUTS`).
+
+``joints`` is the joints-only forward of a :class:`~training.body.base.BodyModel` (``body.joints``:
+no mesh, ONNX-exportable for every backend), so an exported model gives 3D joints without torch.
+The default body is the skeleton (:class:`~training.body.base.SkeletonBody`, 10 shape parameters);
+``betas`` is then the body's shape (``num_betas = body.num_shape``: anny 6 phenotypes, smpl its betas).
+The body is a fixed model, not learned: it is left out of ``state_dict()`` (a checkpoint holds no
+copy of Anny / the user's SMPL file) and rebuilt from the configuration (:func:`attach_body`).
 """
 from __future__ import annotations
 
@@ -12,10 +19,10 @@ import torchvision
 from torch import nn
 
 from pose_estimation_ros import skeleton
-from training.body.skeleton_fk import SkeletonFK
+from training.body.base import BodyModel, SkeletonBody
 from training.geometry.rotations import rot6d_to_rotmat
 
-__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "MEAN_CAM"]
+__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "MEAN_CAM", "resolve_body", "attach_body"]
 
 # name -> (constructor, pooled feature dimension)
 BACKBONES: dict[str, tuple] = {
@@ -42,6 +49,46 @@ def mean_pose6d(num_joints: int = skeleton.NUM_JOINTS) -> torch.Tensor:
     return pose
 
 
+def resolve_body(body: BodyModel | None, num_betas: int | None) -> BodyModel:
+    """The body computing a model's ``joints``: ``body``, or by default the skeleton body with
+    ``num_betas`` (10 when None) shape parameters.
+
+    Raises:
+        ValueError: ``num_betas`` is given and differs from ``body.num_shape``.
+    """
+    if body is None:
+        return SkeletonBody(num_shape=10 if num_betas is None else int(num_betas))
+    if num_betas is not None and int(num_betas) != body.num_shape:
+        raise ValueError(f"num_betas={num_betas} but the '{body.name}' body model has {body.num_shape} "
+                         f"shape parameters (set num_betas={body.num_shape} or leave it unset)")
+    return body
+
+
+def _drop_body_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "body.")]:
+        del state_dict[key]
+
+
+def _fill_body_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
+                     missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+    # The body's own (fixed) state always wins over whatever a checkpoint may hold for it.
+    for key, value in module.body.state_dict().items():
+        state_dict[prefix + "body." + key] = value
+
+
+def attach_body(module: nn.Module, body: BodyModel) -> None:
+    """Set ``module.body = body`` (frozen) and keep it out of ``module``'s state dict.
+
+    ``state_dict()`` drops the ``body.*`` entries and ``load_state_dict()`` (strict included) takes
+    them from the attached body, so checkpoints are independent of the body's internals (and never
+    embed an SMPL file) and checkpoints written before the body was a submodule load unchanged.
+    """
+    body.requires_grad_(False)
+    module.body = body
+    module.register_state_dict_post_hook(_drop_body_state)
+    module.register_load_state_dict_pre_hook(_fill_body_state)
+
+
 def build_backbone(name: str) -> tuple[nn.Module, int]:
     """Torchvision ResNet without its classifier, random init (``weights=None``).
 
@@ -62,19 +109,24 @@ class PerFrameRegressor(nn.Module):
     Each iteration: ``x = fc2(relu(fc1(concat(features, pose, betas, cam))))``, then
     ``pose += dec_pose(x)``, ``betas += dec_betas(x)``, ``cam += dec_cam(x)``.
     The decoders start with tiny weights (xavier gain 0.01, as in SPIN), so an untrained model
-    outputs approximately the mean parameters.
+    outputs approximately the mean parameters. ``joints = body.joints(rot6d_to_rotmat(pose6d), betas)``.
 
     Args:
         backbone: "resnet18" | "resnet34" | "resnet50".
-        num_betas: number of shape parameters.
+        num_betas: number of shape parameters; None (default) = ``body.num_shape`` (10 for the
+            default skeleton body); if given it must equal ``body.num_shape``.
         iterations: refinement iterations.
         hidden: width of fc1/fc2.
         dropout: dropout after fc1 and fc2 (training only).
+        body: body model computing ``joints`` (default: :class:`~training.body.base.SkeletonBody`
+            with ``num_betas`` shape parameters).
     """
 
-    def __init__(self, backbone: str = "resnet18", num_betas: int = 10, iterations: int = 3,
-                 hidden: int = 1024, dropout: float = 0.5) -> None:
+    def __init__(self, backbone: str = "resnet18", num_betas: int | None = None, iterations: int = 3,
+                 hidden: int = 1024, dropout: float = 0.5, body: BodyModel | None = None) -> None:
         super().__init__()
+        body = resolve_body(body, num_betas)
+        num_betas = body.num_shape
         self.backbone_name = backbone
         self.num_joints = skeleton.NUM_JOINTS
         self.num_betas = num_betas
@@ -93,7 +145,7 @@ class PerFrameRegressor(nn.Module):
         self.register_buffer("init_pose", mean_pose6d(self.num_joints).reshape(1, npose))
         self.register_buffer("init_betas", torch.zeros(1, num_betas))
         self.register_buffer("init_cam", torch.tensor([MEAN_CAM], dtype=torch.float32))
-        self.fk = SkeletonFK()
+        attach_body(self, body)
 
     def zero_init_head(self) -> None:
         """Zero the decoders: the output is then exactly the mean parameters."""
@@ -110,7 +162,8 @@ class PerFrameRegressor(nn.Module):
             pose6d: (N, 24, 6) local rotations in 6D, joint 0 = global orientation (camera frame).
             betas: (N, NB) shape.
             cam: (N, 3) weak-perspective camera (s, tx, ty).
-            joints: (N, 24, 3) root-relative joints in the camera-oriented frame (metres).
+            joints: (N, 24, 3) root-relative joints in the camera-oriented frame (metres):
+                ``body.joints(rot6d_to_rotmat(pose6d), betas)``.
         """
         feat = self.encoder(image)                                   # (N, C)
         # Broadcast the (1, P) mean parameters to (N, P); ``0 * feat[:, :1]`` rather than
@@ -127,5 +180,5 @@ class PerFrameRegressor(nn.Module):
             betas = betas + self.dec_betas(x)
             cam = cam + self.dec_cam(x)
         pose6d = pose.reshape(-1, self.num_joints, 6)
-        joints = self.fk(rot6d_to_rotmat(pose6d), betas)
+        joints = self.body.joints(rot6d_to_rotmat(pose6d), betas)
         return pose6d, betas, cam, joints

@@ -31,7 +31,9 @@ class ModelConfig:
     lookahead_schedule: str = "first"  # first | spread (how k is split over the layers)
     regressor_iters: int = 1         # shared-regressor applications after each block
     init: str = "mean"               # regressor start: mean (paper) | input (the frame's own input pose)
-    num_betas: int = 10
+    num_betas: int = 10              # shape size; must equal the body's (skeleton: any, anny: 6, smpl: the file's)
+    body_model: str = "skeleton"     # body computing the joints output / keypoint loss: skeleton | anny | smpl
+    smpl_model_path: str = ""        # smpl only: .pkl or folder ("" = $SMPL_MODEL_PATH)
 
 
 @dataclass

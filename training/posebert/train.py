@@ -130,7 +130,7 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
                                 cfg.data.max_pitch_deg) if val_seqs else []
 
     model = build_model(mc)
-    loss_fn = PoseBERTLoss(tc.w_rot, tc.w_kp, w_accel=tc.w_accel)
+    loss_fn = PoseBERTLoss(tc.w_rot, tc.w_kp, body=model.body, w_accel=tc.w_accel)  # the model's body
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     step, best, best_step, history = 0, float("inf"), None, []
