@@ -5,7 +5,9 @@ Two parts:
 * **Joint maps** (:class:`JointMap`): which source joint (BVH joint, End Site ``<joint>_End``, point or
   marker name) stands for each canonical joint (:data:`pose_estimation_ros.skeleton.JOINT_NAMES`).
   An entry is a name, a tuple of alternative names (the first present wins) or a ``{name: weight}``
-  blend (a virtual point, the weighted mean of positions); ``None`` = not observed. Built-in maps:
+  blend (a virtual point, the weighted mean of positions); ``None`` = not observed.
+  An optional ``frame_offsets`` entry shifts a canonical target by a fixed vector in a source joint's own
+  frame (BVH sources only, they have orientations): for a joint the rig has no point for. Built-in maps:
   ``cmu`` (the standard 31-joint CMU BVH, 3ds-Max-friendly conversion), ``cmu_mb`` (the
   MotionBuilder-friendly CMU conversion; built from its published hierarchy, not validated on real
   files here), ``cc`` (Character Creator / iClone ``CC_Base_*`` rig) and ``canonical`` (sources that
@@ -68,6 +70,10 @@ class JointMap:
         weights: canonical name -> weight of that joint in the fit (default 1).
         units: metres per source unit for BVH files of this convention (None: guess from the legs).
         description: one line for docs / error messages.
+        frame_offsets: canonical name -> (source joint, (x, y, z) metres in that joint's own frame, i.e.
+            the file's axes at the BVH rest pose): added to that canonical target when the source has
+            joint orientations (BVH; see :func:`canonical_targets`). Point sources have none and use
+            the plain entry.
     """
 
     name: str
@@ -75,9 +81,10 @@ class JointMap:
     weights: dict[str, float] = field(default_factory=dict)
     units: float | None = None
     description: str = ""
+    frame_offsets: dict[str, tuple[str, tuple[float, float, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        bad = [k for k in self.entries if k not in NAMES]
+        bad = [k for k in list(self.entries) + list(self.frame_offsets) if k not in NAMES]
         if bad:
             raise ValueError(f"joint map {self.name!r}: not canonical joint names: {bad}")
 
@@ -103,7 +110,13 @@ class JointMap:
         """A copy with the entries of canonical joints ``a`` and ``b`` exchanged (for tests of the bound)."""
         e = dict(self.entries)
         e[a], e[b] = self.entries.get(b), self.entries.get(a)
-        return JointMap(f"{self.name}[{a}<->{b}]", e, dict(self.weights), self.units, self.description)
+        fo = dict(self.frame_offsets)
+        fo.pop(a, None), fo.pop(b, None)
+        if b in self.frame_offsets:
+            fo[a] = self.frame_offsets[b]
+        if a in self.frame_offsets:
+            fo[b] = self.frame_offsets[a]
+        return JointMap(f"{self.name}[{a}<->{b}]", e, dict(self.weights), self.units, self.description, fo)
 
 
 def _resolve_entry(e: Entry, avail: set[str]) -> dict[str, float] | None:
@@ -146,9 +159,15 @@ def _sided(template: dict[str, Entry], left: tuple[str, str], right: tuple[str, 
 
 # Standard 31-joint CMU BVH (cgspeed 3ds-Max-friendly conversion; ../shared/data/cmu). Joint positions
 # are the ASF bone ends: LeftHip = hip joint centre, LeftToe = ball of the foot, LeftShoulder = shoulder
-# joint (LeftCollar sits on the mid-line, so the canonical collars stay unobserved), Neck = top of
-# the lower neck (about shoulder height), Head = skull base, LFingers_End = finger tips (~7 cm from
-# the wrist: the canonical hand joint is ~8 cm).
+# joint (LeftCollar has OFFSET 0 from Chest2, i.e. sits on the mid-line, so the canonical collars stay
+# unobserved), Neck = top of the lower neck (about shoulder height), Head = skull base, LFingers_End =
+# finger tips (~7 cm from the wrist: the canonical hand joint is ~8 cm).
+# Head: CMU's Neck -> Head -> Head_End chain is one straight line, while the canonical head joint sits
+# in front of the neck (template neck -> head = 8 cm up, 5 cm forward: 32 deg). The blend alone lies
+# on that line, ~6.2 cm above the neck target, so the fit tilted the neck ~35 deg back in a neutral
+# standing pose (the head is a leaf and keeps the neck's orientation: the face looked up). The frame
+# offset moves the head target 3.85 cm (= 6.2 cm x 5/8) forward along the Head joint's own z (forward)
+# axis, which restores the template's 32 deg.
 CMU_MAP = JointMap(
     "cmu",
     {
@@ -163,6 +182,7 @@ CMU_MAP = JointMap(
     },
     units=0.0254 / 0.45,
     description="standard CMU BVH (31 joints: Hips, LeftHip, LeftKnee, ..., LeftShoulder, LeftElbow, LeftWrist)",
+    frame_offsets={"head": ("Head", (0.0, 0.0, 0.0385))},
 )
 
 # MotionBuilder-friendly CMU conversion (Hips, LeftUpLeg, LeftLeg, LeftFoot, LeftToeBase, LowerBack,
@@ -240,12 +260,15 @@ def resolve_joint_map(available: list[str], joint_map: str | JointMap | dict | N
     return best
 
 
-def canonical_targets(positions: np.ndarray, names: list[str], jmap: JointMap) -> tuple[np.ndarray, np.ndarray]:
+def canonical_targets(positions: np.ndarray, names: list[str], jmap: JointMap,
+                      rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Source positions -> canonical-joint targets.
 
     Args:
         positions: (T, N, 3) metres, y-up.
         names: (N,) source names.
+        rotations: optional (T, N, 3, 3) global joint orientations in the same world (BVH forward
+            kinematics): when given, ``jmap.frame_offsets`` are applied.
     Returns:
         targets (T, 24, 3) (zeros where unobserved), weights (24,) (0 = unobserved).
     """
@@ -258,6 +281,10 @@ def canonical_targets(positions: np.ndarray, names: list[str], jmap: JointMap) -
         j = NAMES.index(canon)
         targets[:, j] = sum(w * positions[:, idx[n]] for n, w in blend.items())
         weights[j] = jmap.weights.get(canon, 1.0)
+        if rotations is not None and canon in jmap.frame_offsets:
+            src, off = jmap.frame_offsets[canon]
+            if src in idx:
+                targets[:, j] += rotations[:, idx[src]] @ np.asarray(off, dtype=np.float64)
     return targets, weights
 
 
@@ -675,7 +702,7 @@ def retarget_bvh(src, body: BodyModel | None = None, fps: float | None = 30.0,
     from training.data.motion import MotionSequence
     bvh = src if isinstance(src, Bvh) else read_bvh(src)
     path = bvh.source or str(src)
-    pos, _ = bvh.forward_kinematics()
+    pos, grot = bvh.forward_kinematics()
     names = bvh.names
     jmap = resolve_joint_map(names, joint_map, source=path)
     if units is None:
@@ -683,8 +710,10 @@ def retarget_bvh(src, body: BodyModel | None = None, fps: float | None = 30.0,
     else:
         scale = unit_scale(units)
     pos = to_y_up(pos * scale, up)
+    grot = to_y_up(np.eye(3), up).T @ grot              # orientations in the y-up world
     pos, out_fps = resample_positions(pos, bvh.fps, fps)
-    targets, weights = canonical_targets(pos, names, jmap)
+    grot, _ = resample_positions(grot, bvh.fps, fps)    # for frame_offsets only (exact at 120/60 -> 30 fps)
+    targets, weights = canonical_targets(pos, names, jmap, rotations=grot)
     body = body or default_body()
     res = fit_positions(targets, weights, body=body, fps=out_fps, iters=iters, progress=progress, **fit_kwargs)
     subj, seq = ids_from_path(path)
