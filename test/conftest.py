@@ -3,6 +3,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -13,3 +15,26 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 # A domain of our own so concurrent runs on one machine never see each other's nodes.
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """The CPU is shared: one intra-op torch thread keeps small models fast and predictable.
+    Use with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smpl_dir(tmp_path_factory):
+    """A folder with a generated SMPL-format model (never a real SMPL file)."""
+    pytest.importorskip("smplx")
+    from fixtures.synthetic_smpl import write_synthetic_smpl
+
+    folder = tmp_path_factory.mktemp("synthetic_smpl")
+    write_synthetic_smpl(folder)
+    return folder

@@ -8,7 +8,7 @@ import pytest
 import roma
 import torch
 
-from fixtures.synthetic_smpl import FACE_VERTICES, SCALE_PER_BETA0, write_synthetic_smpl
+from fixtures.synthetic_smpl import FACE_VERTICES, SCALE_PER_BETA0
 from pose_estimation_ros import skeleton
 from training.body import BodyOutput, SkeletonBody, forward_kinematics, make_body_model
 from training.body.keypoints import COCO17_NAMES, body_keypoints, coco17_from_joints
@@ -39,12 +39,6 @@ def unit(v: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def smpl_dir(tmp_path_factory):
-    pytest.importorskip("smplx")
-    folder = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_smpl(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

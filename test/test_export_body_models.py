@@ -12,7 +12,6 @@ import pytest
 import roma
 import torch
 
-from fixtures.synthetic_smpl import write_synthetic_smpl
 from pose_estimation_ros import model_meta
 from pose_estimation_ros.camera_model import Intrinsics
 from pose_estimation_ros.model_meta import ModelMetadataError, normalize_body_model
@@ -36,12 +35,7 @@ SMALL_ARCH = {"lag": 0, "num_layers": 1, "dim": 32, "heads": 2, "ffn_dim": 64}
 ATOL = 1e-4   # metres
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +51,6 @@ def anny_models(tmp_path_factory, anny_body):
     return out
 
 
-@pytest.fixture(scope="module")
-def smpl_dir(tmp_path_factory):
-    pytest.importorskip("smplx")
-    folder = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_smpl(folder)
-    return folder
 
 
 def _run(path, feeds):

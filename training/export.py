@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from pose_estimation_ros import model_meta, skeleton
 from pose_estimation_ros.model_meta import body_model_of, normalize_body_model
 from training.body.base import BodyModel
 from training.models.posebert import PoseBERT
+from training.onnx_utils import onnx_export, set_output_shapes
 from training.models.spin import PerFrameRegressor, mean_pose6d
 
 PER_FRAME_FILE = "mocap_spin.onnx"
@@ -151,43 +151,16 @@ def build_temporal(window: int = 16, seed: int = 0, ckpt: str | Path | None = No
     return model.eval()
 
 
-def _onnx_export(model: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: list[str],
-                 output_names: list[str], dynamic_axes: dict[str, dict[int, str]], opset: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer warnings
-        torch.onnx.export(model, args, str(path), dynamo=False, opset_version=opset,
-                          input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, do_constant_folding=True)
-
-
-def _fix_output_shapes(path: Path, shapes: dict[str, list[int | str]]) -> None:
-    """Write the known output shapes into the graph (the tracer leaves some dims as symbols)."""
-    import onnx
-
-    proto = onnx.load(str(path))
-    for out in proto.graph.output:
-        if out.name in shapes:
-            dims = out.type.tensor_type.shape.dim
-            for d, v in zip(dims, shapes[out.name]):
-                if isinstance(v, int):
-                    d.dim_value = v
-                else:
-                    d.dim_param = v
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-
-
 def export_per_frame(model: PerFrameRegressor, path: str | Path, input_size: int = 224,
                      opset: int = DEFAULT_OPSET) -> Path:
     """Export ``image (N,3,H,W) -> pose6d, betas, cam, joints`` with a dynamic batch axis N."""
     path = Path(path)
     dummy = torch.zeros(1, 3, input_size, input_size)
     axes = {model_meta.PER_FRAME_INPUT: {0: "N"}, **{n: {0: "N"} for n in model_meta.PER_FRAME_OUTPUTS}}
-    _onnx_export(model, (dummy,), path, [model_meta.PER_FRAME_INPUT], list(model_meta.PER_FRAME_OUTPUTS),
+    onnx_export(model, (dummy,), path, [model_meta.PER_FRAME_INPUT], list(model_meta.PER_FRAME_OUTPUTS),
                  axes, opset)
     nj, nb = model.num_joints, model.num_betas
-    _fix_output_shapes(path, {"pose6d": ["N", nj, 6], "betas": ["N", nb], "cam": ["N", 3],
+    set_output_shapes(path, {"pose6d": ["N", nj, 6], "betas": ["N", nb], "cam": ["N", 3],
                               "joints": ["N", nj, 3]})
     return path
 
@@ -210,10 +183,10 @@ def export_temporal(model: PoseBERT, path: str | Path, opset: int = DEFAULT_OPSE
     path = Path(path)
     args = temporal_example_inputs(model)
     names = list(model_meta.TEMPORAL_INPUTS) + list(model_meta.TEMPORAL_OUTPUTS)
-    _onnx_export(model, args, path, list(model_meta.TEMPORAL_INPUTS), list(model_meta.TEMPORAL_OUTPUTS),
+    onnx_export(model, args, path, list(model_meta.TEMPORAL_INPUTS), list(model_meta.TEMPORAL_OUTPUTS),
                  {n: {0: "B"} for n in names}, opset)
     t, nj = model.window, model.num_joints
-    _fix_output_shapes(path, {"pose6d_out": ["B", t, nj, 6], "joints": ["B", t, nj, 3]})
+    set_output_shapes(path, {"pose6d_out": ["B", t, nj, 6], "joints": ["B", t, nj, 3]})
     return path
 
 

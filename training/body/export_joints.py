@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ import torch
 from torch import nn
 
 from pose_estimation_ros import skeleton
+from training.onnx_utils import onnx_export, set_output_shapes
 from training.body.base import BodyModel
 from training.geometry.rotations import axis_angle_to_rotmat, rot6d_to_rotmat, rotmat_to_rot6d
 
@@ -89,28 +89,13 @@ def export_joints_onnx(body: BodyModel, path: str | Path, rotation: str = "rotma
 
     The graph is float32: ``body`` is converted in place with ``body.float()``.
     """
-    import onnx
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = JointsOnly(body.float().eval(), rotation, with_transl).eval()
     inputs = example_inputs(model, batch=2)
     names = model.input_names
     axes = {n: {0: "N"} for n in names + ["joints"]}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer warnings
-        torch.onnx.export(model, tuple(inputs[n] for n in names), str(path), dynamo=False, opset_version=opset,
-                          input_names=names, output_names=["joints"], dynamic_axes=axes,
-                          do_constant_folding=True)
-    proto = onnx.load(str(path))
-    dims = proto.graph.output[0].type.tensor_type.shape.dim
-    for d, v in zip(dims, ["N", skeleton.NUM_JOINTS, 3]):
-        if isinstance(v, int):
-            d.dim_value = v
-        else:
-            d.dim_param = v
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    onnx_export(model, tuple(inputs[n] for n in names), path, names, ["joints"], axes, opset)
+    set_output_shapes(path, {"joints": ["N", skeleton.NUM_JOINTS, 3]})
     return path
 
 
