@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--crop", default="tracking")
     ap.add_argument("--provider", default="cpu")
     ap.add_argument("--per-frame-model", default="")
-    ap.add_argument("--temporal-model", default="")
+    ap.add_argument("--temporal-model", default="", help="'' = posebert.onnx (lag 0) / posebert_lag<k>.onnx")
+    ap.add_argument("--temporal-lag", type=int, default=0, help="0 = causal, k = k frames of look-ahead")
     args = ap.parse_args(argv)
 
     import rclpy
@@ -48,10 +49,11 @@ def main(argv=None) -> int:
     os.environ.update(loopback_env())
     scene = SyntheticScene(640, 480)
     intr = Intrinsics(640, 480, scene.fx, scene.fy, scene.cx, scene.cy)
+    default_temporal = "posebert.onnx" if args.temporal_lag == 0 else f"posebert_lag{args.temporal_lag}.onnx"
     cfg = PerceptionConfig(per_frame_model=resolve_model(args.per_frame_model, "mocap_spin.onnx"),
-                           temporal_model=resolve_model(args.temporal_model, "posebert.onnx"),
-                           provider=args.provider, threads=args.threads, crop=args.crop,
-                           frame_period_ns=int(1e9 / 15))
+                           temporal_model=resolve_model(args.temporal_model, default_temporal),
+                           temporal_lag=args.temporal_lag, provider=args.provider, threads=args.threads,
+                           crop=args.crop, frame_period_ns=int(1e9 / 15))
     pipe = PerceptionPipeline(cfg)
     rclpy.init()
     node = Node("bench_perception")
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
           f"provider {pipe.per_frame.providers[0]}, threads {args.threads or 'default'}, crop {args.crop}, "
           f"{args.frames} frames 640x480 rgb8, models: {pipe.per_frame.meta.name} "
           f"{pipe.per_frame.meta.architecture.get('backbone', '')} {pipe.per_frame.meta.input_size}, "
-          f"{pipe.temporal.meta.name if pipe.temporal else 'no temporal'}\n")
+          f"{pipe.temporal.path.name + ' (lag ' + str(args.temporal_lag) + ')' if pipe.temporal else 'no temporal'}\n")
     print("| stage | mean ms | p50 ms | p95 ms | p99 ms |")
     print("|---|---|---|---|---|")
     for k, v in rows.items():

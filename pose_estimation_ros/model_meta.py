@@ -170,7 +170,8 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
         if lag is not None and model_lag is not None and int(model_lag) != lag:
             raise ModelMetadataError(
                 f"{source}: exported for a look-ahead of {model_lag} frames but temporal_lag is {lag} "
-                f"(use posebert_lag{lag}.onnx, or set temporal_lag to {model_lag})")
+                f"(use {'posebert.onnx' if lag == 0 else f'posebert_lag{lag}.onnx'}, or set temporal_lag to "
+                f"{model_lag})")
 
 
 # Body model that computes a model's ``joints`` output (metadata ``architecture["body_model"]``):
