@@ -116,7 +116,7 @@ def echo_node() -> int:
     return 0
 
 
-def bench_two_processes(n_msgs: int, rate: float, echo: bool = False) -> list[str]:
+def bench_two_processes(n_msgs: int, rate: float, echo: bool = False, control_rate: float = 50.0) -> list[str]:
     import subprocess
 
     import rclpy
@@ -130,7 +130,7 @@ def bench_two_processes(n_msgs: int, rate: float, echo: bool = False) -> list[st
     if echo:
         proc = subprocess.Popen([sys.executable, "-m", "bench.controller_latency", "--echo-node"], env=loopback_env())
     else:
-        proc = start_controller({"control_rate_hz": "50.0"})
+        proc = start_controller({"control_rate_hz": f"{float(control_rate)}"})
     rclpy.init()
     node = Node("latency_bench")           # a lean node: one publisher, one subscription
     ex = SingleThreadedExecutor()
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=1000, help="pose messages for the ROS measurements")
     ap.add_argument("--rate", type=float, default=50.0, help="pose messages per second (two-process run)")
+    ap.add_argument("--control-rate", type=float, default=50.0, help="controller control_rate_hz")
     ap.add_argument("--core-iterations", type=int, default=3000)
     ap.add_argument("--skip-ros", action="store_true", help="core-only table")
     ap.add_argument("--echo-node", action="store_true", help=argparse.SUPPRESS)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes compete for the CPUs)")
     if not args.skip_ros:
         print("\nReaction time through ROS (controller.yaml + zones_mobile_base.yaml, 1 person, 24 joints):\n")
-        print("\n".join(HEADER + bench_two_processes(args.messages, args.rate)
+        print("\n".join(HEADER + bench_two_processes(args.messages, args.rate, control_rate=args.control_rate)
                         + bench_two_processes(args.messages, args.rate, echo=True) + bench_in_node(args.messages)))
     print("\nSafety core alone (ROS-free):\n")
     print("\n".join(HEADER + bench_core(args.core_iterations)))
