@@ -83,10 +83,12 @@ def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None =
     return subprocess.Popen(cmd, env=loopback_env(), stdout=out, stderr=subprocess.STDOUT if out else None)
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:
-    """SIGINT (which rclpy turns into a clean shutdown), SIGKILL after ``timeout`` seconds; the return code."""
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0, interrupt: bool = True) -> int:
+    """SIGINT (which rclpy turns into a clean shutdown; skipped with ``interrupt=False`` when already sent),
+    SIGKILL after ``timeout`` seconds; the return code. A second SIGINT would interrupt the node's clean-up."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        if interrupt:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -113,7 +115,7 @@ class Stack:
         for p in self.procs.values():   # all at once, then wait for each
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
-        return {n: stop_process(p, timeout) for n, p in self.procs.items()}
+        return {n: stop_process(p, timeout, interrupt=False) for n, p in self.procs.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
