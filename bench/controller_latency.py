@@ -125,6 +125,7 @@ def bench_two_processes(n_msgs: int, rate: float, echo: bool = False, control_ra
 
     from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
     from pose_estimation_ros.runner import loopback_env
+    from pose_estimation_ros.spin import spin_until as spin_ex
     from pose_estimation_ros.tools.fault_injection import pose_array, robot_config, start_controller, stop_process
     cfg = robot_config()
     if echo:
@@ -147,12 +148,7 @@ def bench_two_processes(n_msgs: int, rate: float, echo: bool = False, control_ra
     ms, react = [], []
 
     def spin_until(pred, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.005)
-            if pred():
-                return True
-        return False
+        return spin_ex(ex, pred, timeout, step=0.005)
     try:
         ready = (lambda: node.count_subscribers("poses") > 0) if echo else \
             (lambda: replies and node.count_subscribers("poses") > 0)

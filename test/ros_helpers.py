@@ -8,6 +8,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from pose_estimation_ros.spin import spin_until
+
 
 class Recorder:
     """Subscribes to topics and keeps (arrival monotonic time, message) per topic."""
@@ -25,12 +27,7 @@ class Recorder:
                                       qos)
 
     def spin_until(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-            if predicate():
-                return True
-        return False
+        return spin_until(self.executor, predicate, timeout, step=0.05)
 
     def close(self) -> None:
         self.executor.shutdown()

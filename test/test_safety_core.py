@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pose_estimation_ros.safety_core import (HysteresisConfig, PersonObservation, SafetyConfig, SafetyMonitor, State,
-                                             basic_zones, camera_to_base, nearest_joint, rpy_to_matrix, to_base)
+from pose_estimation_ros.safety import (HysteresisConfig, PersonObservation, SafetyConfig, SafetyMonitor, State,
+                                        basic_zones, camera_to_base, nearest_joint, rpy_to_matrix, to_base)
 
 FAST = HysteresisConfig(enter_count=1, exit_count=1, min_dwell=0.0, release_margin=0.0, ramp_rate=100.0)
 

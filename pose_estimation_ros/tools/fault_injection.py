@@ -29,6 +29,7 @@ import numpy as np
 from ..runner import start_node, stop_process
 from ..safety import SafetyConfig, config_from_yaml
 from ..safety.scenarios import person_joints, to_camera
+from ..spin import spin_until
 from ..stack import config_dir, node_by_name
 
 FRAME = "camera_optical_frame"
@@ -135,12 +136,7 @@ class PoseDriver:
         self.pub_cmd.publish(t)
 
     def spin_until(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-            if predicate():
-                return True
-        return False
+        return spin_until(self.executor, predicate, timeout, step=0.01)
 
     def spin_for(self, seconds: float) -> None:
         self.spin_until(lambda: False, seconds)
