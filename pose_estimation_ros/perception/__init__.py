@@ -1,0 +1,1 @@
+"""Perception front end: person detection, tracking and crops (issue 14)."""

@@ -1,0 +1,110 @@
+"""Person-detector interface: the `Detection` record, the `Detector` protocol and a name -> constructor registry.
+
+Every backend (``blazepose``, ``yolo_onnx``, ``hog``) takes an RGB frame ``(H, W, 3) uint8`` and returns the people
+it found as `Detection` records in full-image pixel coordinates, best score first. Backends register their
+constructor in `DETECTORS` with `register_detector` (timm-style), and callers build one with `make_detector`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Detection",
+    "Detector",
+    "DetectorError",
+    "DETECTORS",
+    "register_detector",
+    "make_detector",
+    "check_rgb",
+]
+
+
+class DetectorError(RuntimeError):
+    """A detector cannot be built or run: bad model file, wrong tensor layout or missing runtime (named)."""
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: ndarray fields make == ambiguous
+class Detection:
+    """One detected person.
+
+    Attributes:
+        box: ``(4,) float32`` ``[x0, y0, x1, y1]`` in full-image pixels (x0 <= x1, y0 <= y1).
+        score: detector confidence in ``[0, 1]``.
+        keypoints: ``(17, 3) float32`` COCO-17 ``(x px, y px, confidence)`` or ``None`` when the backend has none.
+    """
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        box = np.asarray(self.box, dtype=np.float32).reshape(-1)
+        if box.shape != (4,) or not np.all(np.isfinite(box)):
+            raise ValueError(f"Detection.box must be 4 finite numbers xyxy, got {self.box!r}")
+        if box[2] < box[0] or box[3] < box[1]:
+            raise ValueError(f"Detection.box must be xyxy with x0 <= x1 and y0 <= y1, got {box.tolist()}")
+        score = float(self.score)
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"Detection.score must be in [0, 1], got {score}")
+        object.__setattr__(self, "box", box)
+        object.__setattr__(self, "score", score)
+        if self.keypoints is not None:
+            kp = np.asarray(self.keypoints, dtype=np.float32)
+            if kp.shape != (17, 3):
+                raise ValueError(f"Detection.keypoints must be (17, 3) COCO-17 (x, y, conf), got {kp.shape}")
+            object.__setattr__(self, "keypoints", kp)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A person detector: ``detect(rgb (H, W, 3) uint8) -> list[Detection]`` sorted by score, descending."""
+
+    name: str
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Find the people in one RGB frame ``(H, W, 3) uint8``; boxes in full-image pixels, best first."""
+        ...
+
+
+DETECTORS: dict[str, Callable[..., Detector]] = {}
+
+_C = TypeVar("_C", bound=Callable[..., Detector])
+
+
+def register_detector(name: str) -> Callable[[_C], _C]:
+    """Class/function decorator adding a constructor to `DETECTORS` under ``name``."""
+
+    def deco(ctor: _C) -> _C:
+        if name in DETECTORS and DETECTORS[name] is not ctor:
+            raise ValueError(f"detector {name!r} is already registered")
+        DETECTORS[name] = ctor
+        return ctor
+
+    return deco
+
+
+def make_detector(name: str, **kwargs) -> Detector:
+    """Build the detector registered as ``name`` with constructor ``kwargs``.
+
+    Raises:
+        ValueError: unknown ``name`` (the message lists the registered choices).
+        DetectorError: the backend cannot load its model or runtime.
+    """
+    try:
+        ctor = DETECTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choices: {', '.join(sorted(DETECTORS))}") from None
+    return ctor(**kwargs)
+
+
+def check_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Validate a frame: returns it as a C-contiguous ``(H, W, 3) uint8`` array or raises ValueError."""
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        desc = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise ValueError(f"detector input must be an RGB (H, W, 3) uint8 array, got {desc}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"detector input is empty: {rgb.shape}")
+    return np.ascontiguousarray(rgb)
