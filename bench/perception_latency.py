@@ -39,9 +39,9 @@ def main(argv=None) -> int:
 
     from pose_estimation_msgs.msg import HumanPose3DArray
     from pose_estimation_ros.camera_model import Intrinsics
-    from pose_estimation_ros.image_codec import msg_to_numpy, to_rgb8
+    from pose_estimation_ros.perception.codec import msg_to_numpy, to_rgb8
     from pose_estimation_ros.nodes.perception_node import resolve_model
-    from pose_estimation_ros.perception_core import PerceptionConfig, PerceptionPipeline
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
     from pose_estimation_ros.ros_conversions import human_msg, image_msg, ns_to_stamp, skeleton_markers
     from pose_estimation_ros.runner import loopback_env
     from pose_estimation_ros.synthetic_scene import SyntheticScene

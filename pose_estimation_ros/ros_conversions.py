@@ -12,7 +12,7 @@ from pose_estimation_msgs.msg import HumanPose3D, HumanPose3DArray
 
 from . import skeleton
 from .camera_model import Intrinsics
-from .image_codec import numpy_to_image_fields
+from .perception.codec import numpy_to_image_fields
 
 
 def stamp_to_ns(stamp: Time) -> int:

@@ -6,7 +6,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from pose_estimation_ros import skeleton
-from pose_estimation_ros.model_meta import KIND_PER_FRAME, ModelMetadata, Normalization, write_metadata
+from pose_estimation_ros.perception.metadata import KIND_PER_FRAME, ModelMetadata, Normalization, write_metadata
 
 
 def write_constant_per_frame(path, size: int = 32, joints: np.ndarray | None = None, cam=(1.0, 0.0, 0.0),

@@ -7,7 +7,7 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from pose_estimation_ros.image_codec import msg_to_numpy
+from pose_estimation_ros.perception.codec import msg_to_numpy
 from pose_estimation_ros.runner import loopback_env, node_command, stop_process
 from pose_estimation_ros.stack import config_dir, node_by_name
 

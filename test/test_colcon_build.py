@@ -41,7 +41,7 @@ def test_install_space_layout(workspace):
 
 def test_installed_code_runs_from_the_install_space(workspace, tmp_path):
     res = sourced(workspace, "python -c 'import pose_estimation_ros, pose_estimation_msgs.msg as m; "
-                             "from pose_estimation_ros.perception_core import default_model_dir; "
+                             "from pose_estimation_ros.perception.pipeline import default_model_dir; "
                              "from pose_estimation_ros.stack import config_dir; "
                              "print(pose_estimation_ros.__file__); print(m.__file__); "
                              "print(default_model_dir()); print(config_dir())'", tmp_path)

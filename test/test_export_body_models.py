@@ -12,10 +12,10 @@ import pytest
 import roma
 import torch
 
-from pose_estimation_ros import model_meta
+from pose_estimation_ros.perception import metadata as model_meta
 from pose_estimation_ros.camera_model import Intrinsics
-from pose_estimation_ros.model_meta import ModelMetadataError, normalize_body_model
-from pose_estimation_ros.perception_core import PerceptionConfig, PerceptionPipeline, default_model_dir
+from pose_estimation_ros.perception.metadata import ModelMetadataError, normalize_body_model
+from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline, default_model_dir
 from training import export
 from training.body import SkeletonBody, SkeletonFK, make_body_model
 from training.geometry.rotations import rot6d_to_rotmat

@@ -1,11 +1,11 @@
-"""Tests of pose_estimation_ros.image_codec (sensor_msgs/Image <-> numpy without cv_bridge)."""
+"""Tests of pose_estimation_ros.perception.codec (sensor_msgs/Image <-> numpy without cv_bridge)."""
 import array
 
 import cv2
 import numpy as np
 import pytest
 
-from pose_estimation_ros.image_codec import (
+from pose_estimation_ros.perception.codec import (
     ENCODINGS, ImageEncodingError, image_to_numpy, msg_to_numpy, numpy_to_image_fields, to_rgb8)
 
 H, W = 4, 6

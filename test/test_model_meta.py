@@ -6,8 +6,8 @@ import pytest
 
 from onnx_fixtures import write_constant_per_frame
 from pose_estimation_ros import skeleton
-from pose_estimation_ros.inference import OnnxModel, select_providers
-from pose_estimation_ros.model_meta import (KIND_PER_FRAME, KIND_TEMPORAL, ModelMetadata, ModelMetadataError,
+from pose_estimation_ros.perception.inference import OnnxModel, select_providers
+from pose_estimation_ros.perception.metadata import (KIND_PER_FRAME, KIND_TEMPORAL, ModelMetadata, ModelMetadataError,
                                             Normalization, check_metadata, load_metadata, write_metadata)
 
 NAMES = list(skeleton.JOINT_NAMES)

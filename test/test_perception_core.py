@@ -6,7 +6,7 @@ from onnx_fixtures import write_constant_per_frame
 from pose_estimation_ros import skeleton
 from pose_estimation_ros.camera_model import Intrinsics
 from pose_estimation_ros.kinematics import project_points
-from pose_estimation_ros.perception_core import PerceptionConfig, PerceptionPipeline, default_model_dir
+from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline, default_model_dir
 from pose_estimation_ros.synthetic_scene import SyntheticScene
 
 MS = 1_000_000

@@ -10,9 +10,10 @@ import pytest
 import roma
 import torch
 
-from pose_estimation_ros import model_meta, skeleton
-from pose_estimation_ros.inference import load_temporal
-from pose_estimation_ros.window import PoseWindow
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.perception import metadata as model_meta
+from pose_estimation_ros.perception.inference import load_temporal
+from pose_estimation_ros.perception.window import PoseWindow
 from training import export
 from training.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from training.models.posebert import PoseBERT, layer_lookaheads

@@ -6,7 +6,8 @@ import pytest
 import roma
 import torch
 
-from pose_estimation_ros import model_meta, skeleton
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.perception import metadata as model_meta
 from training import export
 from training.body.skeleton_fk import SkeletonFK
 from training.geometry.rotations import (

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pose_estimation_ros.window import PoseWindow
+from pose_estimation_ros.perception.window import PoseWindow
 
 MS = 1_000_000
 PERIOD = 100 * MS

@@ -8,7 +8,7 @@ Usage::
 
 Writes ``<out>/mocap_spin.onnx``, the causal temporal model ``<out>/posebert.onnx`` and the lagged
 temporal models ``<out>/posebert_lag{k}.onnx`` plus their ``.json`` metadata
-(:func:`pose_estimation_ros.model_meta.write_metadata`), then runs every file with onnxruntime on
+(:func:`pose_estimation_ros.perception.metadata.write_metadata`), then runs every file with onnxruntime on
 random inputs and compares to PyTorch; exits non-zero if any output differs by more than 1e-3.
 Without checkpoints the weights are random (seeded) and the metadata says ``trained: false``.
 
@@ -31,7 +31,7 @@ the body when ``--body`` is not given, and an explicit ``--body`` that contradic
 error. The per-frame and temporal models always share the body (the runtime refuses a pair that does
 not: the temporal model reads the per-frame betas). Metadata: ``num_betas = body.num_shape`` and
 ``architecture["body_model"]`` = the body's name; the older name ``skeleton_fk_linear_scale`` means
-``skeleton`` (:func:`pose_estimation_ros.model_meta.normalize_body_model`). With
+``skeleton`` (:func:`pose_estimation_ros.perception.metadata.normalize_body_model`). With
 ``--missing-only`` a present model made for another body (or shape size) is re-exported.
 """
 from __future__ import annotations
@@ -46,8 +46,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from pose_estimation_ros import model_meta, skeleton
-from pose_estimation_ros.model_meta import body_model_of, normalize_body_model
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.perception import metadata as model_meta
+from pose_estimation_ros.perception.metadata import body_model_of, normalize_body_model
 from training.body.base import BodyModel
 from training.models.posebert import PoseBERT
 from training.onnx_utils import onnx_export, set_output_shapes

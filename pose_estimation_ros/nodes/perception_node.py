@@ -20,10 +20,10 @@ from visualization_msgs.msg import MarkerArray
 from pose_estimation_msgs.msg import HumanPose3DArray, PerceptionLatency
 
 from ..camera_model import Intrinsics
-from ..image_codec import ImageEncodingError, msg_to_numpy, to_rgb8
-from ..inference import PROVIDERS
-from ..model_meta import ModelMetadataError
-from ..perception_core import PerceptionConfig, PerceptionPipeline, default_model_dir
+from ..perception.codec import ImageEncodingError, msg_to_numpy, to_rgb8
+from ..perception.inference import PROVIDERS
+from ..perception.metadata import ModelMetadataError
+from ..perception.pipeline import PerceptionConfig, PerceptionPipeline, default_model_dir
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers, stamp_to_ns
 from ..ros_params import declare
 from .entry import run_node

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from .. import skeleton
-from ..inference import load_per_frame, load_temporal
-from ..model_meta import ModelMetadataError
-from ..perception_core import default_model_dir
+from ..perception.inference import load_per_frame, load_temporal
+from ..perception.metadata import ModelMetadataError
+from ..perception.pipeline import default_model_dir
 
 
 def check(models_dir: Path) -> list[str]:

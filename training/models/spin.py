@@ -3,7 +3,7 @@
 A torchvision ResNet (no pretrained weights are ever downloaded) gives a global-pooled feature; an
 iterative error-feedback regressor refines (pose, betas, camera) from a mean-parameter buffer.
 The ONNX interface is ``image -> (pose6d, betas, cam, joints)``
-(:data:`pose_estimation_ros.model_meta.PER_FRAME_OUTPUTS`).
+(:data:`pose_estimation_ros.perception.metadata.PER_FRAME_OUTPUTS`).
 
 ``joints`` is the joints-only forward of a :class:`~training.body.base.BodyModel` (``body.joints``:
 no mesh, ONNX-exportable for every backend), so an exported model gives 3D joints without torch.

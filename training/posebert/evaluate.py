@@ -185,7 +185,7 @@ def methods_from_checkpoints(paths: list[str]) -> tuple[list[Method], list[dict[
 
 
 def methods_from_onnx(paths: list[str]) -> list[Method]:
-    from pose_estimation_ros.model_meta import load_metadata
+    from pose_estimation_ros.perception.metadata import load_metadata
     out = []
     for p in paths:
         meta = load_metadata(p)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_estimation_ros import model_meta
+from pose_estimation_ros.perception import metadata as model_meta
 
 
 def ort_latency(path: str | Path, threads: int = 1, runs: int = 300, warmup: int = 30,

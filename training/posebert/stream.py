@@ -1,6 +1,6 @@
 """Streaming inference offline: run a temporal model over a sequence exactly as the runtime does.
 
-The runtime (:class:`pose_estimation_ros.window.PoseWindow`) keeps the last T frame slots, newest
+The runtime (:class:`pose_estimation_ros.perception.window.PoseWindow`) keeps the last T frame slots, newest
 LAST, a missing estimate as a masked slot (zeros, ``valid=False``), and slots before the stream
 started masked too. At frame ``n`` it runs the model on that window and reads index ``T-1-lag``: the
 estimate for frame ``n - lag``. :func:`stream_windows` builds all those windows of a sequence at once
@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from pose_estimation_ros import model_meta
+from pose_estimation_ros.perception import metadata as model_meta
 
 __all__ = ["stream_windows", "stream_estimates", "torch_runner", "onnx_runner", "hold_last_valid"]
 

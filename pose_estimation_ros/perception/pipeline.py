@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import skeleton
-from .camera_model import Intrinsics
+from .. import skeleton
+from ..camera_model import Intrinsics
 from .crop import CropBox, crop_and_resize, make_cropper, normalize
 from .inference import OnnxModel, load_per_frame, load_temporal
-from .kinematics import project_points, weak_perspective_to_translation
-from .model_meta import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
+from ..kinematics import project_points, weak_perspective_to_translation
+from .metadata import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
 from .window import PoseWindow, PushResult
 
 # Confidence given to a joint that projects outside the image (the model saw no pixels of it).
@@ -180,7 +180,7 @@ class PerceptionPipeline:
 
 def default_model_dir() -> Path:
     """models/ of a source checkout, else the installed share/pose_estimation_ros/models."""
-    here = Path(__file__).resolve().parent.parent / "models"
+    here = Path(__file__).resolve().parents[2] / "models"
     if here.is_dir():
         return here
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .model_meta import (KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT, PER_FRAME_OUTPUTS, TEMPORAL_INPUTS,
+from .metadata import (KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT, PER_FRAME_OUTPUTS, TEMPORAL_INPUTS,
                          TEMPORAL_OUTPUTS, ModelMetadata, ModelMetadataError, check_metadata, load_metadata)
 
 log = logging.getLogger(__name__)
