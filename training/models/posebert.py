@@ -6,7 +6,7 @@ Input poses are embedded per frame; frames marked invalid have their embedding r
 mask token (they still take part in attention, there is no key padding); a learned positional
 encoding is added; after each of the L encoder blocks one shared regressor refines the output pose,
 starting from the mean pose. The ONNX interface is
-``(pose6d, betas, valid) -> (pose6d_out, joints)`` (:mod:`pose_estimation_ros.model_meta`), with
+``(pose6d, betas, valid) -> (pose6d_out, joints)`` (:mod:`pose_estimation_ros.perception.metadata`), with
 ``joints = body.joints(rot6d_to_rotmat(pose6d_out), betas)`` through a
 :class:`~training.body.base.BodyModel` (default: the skeleton body, 10 shape parameters; its
 joints-only forward is ONNX-exportable for every backend). ``betas`` must be the shape of that body
