@@ -1,6 +1,7 @@
 """Per-frame image -> body regressor in the style of SPIN (Kolotouros et al., ICCV 2019) / HMR.
 
-A torchvision ResNet (no pretrained weights are ever downloaded) gives a global-pooled feature; an
+A torchvision backbone (:mod:`training.models.backbones`; no pretrained weights are ever downloaded)
+gives a global-pooled feature; an
 iterative error-feedback regressor refines (pose, betas, camera) from a mean-parameter buffer.
 The ONNX interface is ``image -> (pose6d, betas, cam, joints)``
 (:data:`pose_estimation_ros.perception.metadata.PER_FRAME_OUTPUTS`).
@@ -14,22 +15,19 @@ copy of Anny / the user's SMPL file) and rebuilt from the configuration (:func:`
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-import torchvision
 from torch import nn
 
 from pose_estimation_ros import skeleton
 from training.body.base import BodyModel, SkeletonBody
 from training.geometry.rotations import rot6d_to_rotmat
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, load_backbone_weights
 
-__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "MEAN_CAM", "resolve_body", "attach_body"]
+__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "DEFAULT_BACKBONE", "MEAN_CAM", "resolve_body",
+           "attach_body"]
 
-# name -> (constructor, pooled feature dimension)
-BACKBONES: dict[str, tuple] = {
-    "resnet18": (torchvision.models.resnet18, 512),
-    "resnet34": (torchvision.models.resnet34, 512),
-    "resnet50": (torchvision.models.resnet50, 2048),
-}
 # Weak-perspective camera (s, tx, ty) at initialisation.
 MEAN_CAM = (0.9, 0.0, 0.0)
 
@@ -89,22 +87,8 @@ def attach_body(module: nn.Module, body: BodyModel) -> None:
     module.register_load_state_dict_pre_hook(_fill_body_state)
 
 
-def build_backbone(name: str) -> tuple[nn.Module, int]:
-    """Torchvision ResNet without its classifier, random init (``weights=None``).
-
-    Returns:
-        (module mapping (N, 3, H, W) -> (N, C), C).
-    """
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone '{name}', choose from {sorted(BACKBONES)}")
-    ctor, dim = BACKBONES[name]
-    net = ctor(weights=None)
-    net.fc = nn.Identity()
-    return net, dim
-
-
 class PerFrameRegressor(nn.Module):
-    """SPIN-style regressor: ResNet features + iterative (pose, betas, cam) refinement.
+    """SPIN-style regressor: backbone features + iterative (pose, betas, cam) refinement.
 
     Each iteration: ``x = fc2(relu(fc1(concat(features, pose, betas, cam))))``, then
     ``pose += dec_pose(x)``, ``betas += dec_betas(x)``, ``cam += dec_cam(x)``.
@@ -112,7 +96,7 @@ class PerFrameRegressor(nn.Module):
     outputs approximately the mean parameters. ``joints = body.joints(rot6d_to_rotmat(pose6d), betas)``.
 
     Args:
-        backbone: "resnet18" | "resnet34" | "resnet50".
+        backbone: a name in :data:`~training.models.backbones.BACKBONES`.
         num_betas: number of shape parameters; None (default) = ``body.num_shape`` (10 for the
             default skeleton body); if given it must equal ``body.num_shape``.
         iterations: refinement iterations.
@@ -120,10 +104,13 @@ class PerFrameRegressor(nn.Module):
         dropout: dropout after fc1 and fc2 (training only).
         body: body model computing ``joints`` (default: :class:`~training.body.base.SkeletonBody`
             with ``num_betas`` shape parameters).
+        backbone_weights: optional torchvision state dict file (e.g. ImageNet weights) for the backbone
+            (:func:`~training.models.backbones.load_backbone_weights`).
     """
 
     def __init__(self, backbone: str = "resnet18", num_betas: int | None = None, iterations: int = 3,
-                 hidden: int = 1024, dropout: float = 0.5, body: BodyModel | None = None) -> None:
+                 hidden: int = 1024, dropout: float = 0.5, body: BodyModel | None = None,
+                 backbone_weights: str | Path | None = None) -> None:
         super().__init__()
         body = resolve_body(body, num_betas)
         num_betas = body.num_shape
@@ -132,6 +119,8 @@ class PerFrameRegressor(nn.Module):
         self.num_betas = num_betas
         self.iterations = iterations
         self.encoder, feat_dim = build_backbone(backbone)
+        if backbone_weights:
+            load_backbone_weights(self.encoder, backbone_weights, backbone)
         npose = self.num_joints * 6
         self.fc1 = nn.Linear(feat_dim + npose + num_betas + 3, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
