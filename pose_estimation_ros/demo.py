@@ -10,7 +10,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo
 
 from pose_estimation_msgs.msg import HumanPose3DArray, PerceptionLatency, SafetyStatus
 
@@ -41,9 +42,9 @@ class Summary:
         return self.frames > 0 and self.poses > 0
 
     def table(self) -> str:
-        rows = [("duration", f"{self.duration_s:.1f} s"), ("frames in (image_raw)", str(self.frames)),
+        rows = [("duration", f"{self.duration_s:.1f} s"), ("frames published (camera_info)", str(self.frames)),
                 ("pose messages out", str(self.pose_msgs)), ("people estimated", str(self.poses)),
-                ("pose stamps equal to an image stamp", f"{self.stamps_matched}/{self.pose_msgs}")]
+                ("pose stamps equal to a frame stamp", f"{self.stamps_matched}/{self.pose_msgs}")]
         for key in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms"):
             v = self.latency_ms.get(key, [])
             rows.append((f"latency {key[:-3]} mean / p95", f"{np.mean(v) if v else float('nan'):.1f} / "
@@ -64,7 +65,7 @@ class DemoMonitor:
 
     def __init__(self, namespace: str = "") -> None:
         if not rclpy.ok():
-            rclpy.init()
+            rclpy.init(signal_handler_options=SignalHandlerOptions.NO)   # the runner owns SIGINT/SIGTERM
         self.node = Node("pose_stack_monitor", namespace=namespace or None)
         self.frames = 0
         self.image_stamps: set[int] = set()
@@ -76,7 +77,10 @@ class DemoMonitor:
         self.gt: dict[int, np.ndarray] = {}
         self.mpjpe: list[float] = []
         n = self.node
-        n.create_subscription(Image, "image_raw", self._on_image, qos_profile_sensor_data)
+        # Frames are counted on camera_info (same stamp as each image, a few hundred bytes): a third subscriber
+        # to multi-megabyte images over shared memory lost them part-way in some runs and made the summary
+        # contradict itself (fewer frames in than poses out).
+        n.create_subscription(CameraInfo, "camera_info", self._on_frame, qos_profile_sensor_data)
         n.create_subscription(HumanPose3DArray, "poses", self._on_poses, 10)
         n.create_subscription(HumanPose3DArray, "ground_truth_poses", self._on_gt, 10)
         n.create_subscription(PerceptionLatency, "perception_latency", self._on_latency, 10)
@@ -84,7 +88,7 @@ class DemoMonitor:
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_frame(self, msg: CameraInfo) -> None:
         self.frames += 1
         self.image_stamps.add(stamp_to_ns(msg.header.stamp))
 

@@ -74,13 +74,29 @@ def parse_remaps(items: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _child_setup() -> None:
+    """In the child before exec: SIGTERM when the runner dies (even by SIGKILL), so no node outlives it."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except OSError:                        # pragma: no cover - not Linux/glibc
+        pass
+
+
 def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None = None,
                remaps: list[tuple[str, str]] | None = None, namespace: str = "",
                log_path: Path | None = None) -> subprocess.Popen:
-    """One node in its own process with the loopback DDS environment; output to ``log_path`` if given."""
+    """One node in its own process with the loopback DDS environment; output to ``log_path`` if given.
+
+    The node runs in its own process group: a Ctrl-C at the terminal reaches only the runner, which then
+    sends each node exactly one SIGINT (a second one would interrupt the node's clean-up). The node gets
+    SIGTERM if the runner dies without stopping it.
+    """
     cmd = node_command(spec, cfg_dir, overrides, remaps, namespace)
     out = open(log_path, "w") if log_path else None
-    return subprocess.Popen(cmd, env=loopback_env(), stdout=out, stderr=subprocess.STDOUT if out else None)
+    return subprocess.Popen(cmd, env=loopback_env(), stdout=out, stderr=subprocess.STDOUT if out else None,
+                            process_group=0, preexec_fn=_child_setup)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0, interrupt: bool = True) -> int:
@@ -106,16 +122,27 @@ class Stack:
             spec.name: start_node(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace,
                                   log_dir / f"{spec.name}.log" if log_dir else None)
             for spec in specs}
+        self.ended: dict[str, int] = {}
 
     def failed(self) -> dict[str, int]:
-        """Nodes that exited, with their return codes."""
-        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        """Nodes that exited, with their return codes (remembered as ``ended``: they were not stopped)."""
+        out = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        self.ended.update(out)
+        return out
 
     def stop(self, timeout: float = 5.0) -> dict[str, int]:
         for p in self.procs.values():   # all at once, then wait for each
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         return {n: stop_process(p, timeout, interrupt=False) for n, p in self.procs.items()}
+
+
+class StopRequested(Exception):
+    """SIGTERM / SIGHUP reached the runner: stop the stack as for Ctrl-C."""
+
+
+def _raise_stop(signum: int, _frame) -> None:
+    raise StopRequested(signal.Signals(signum).name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def stack_ended(ended: dict[str, int]) -> int:
+    """What the runner does when nodes exit by themselves: a node that finished its work (exit 0, e.g. the
+    camera at the end of a non-looping video) ends the run cleanly (0); any other exit is a failure (1)."""
+    if all(code == 0 for code in ended.values()):
+        print(f"[pose_stack] {', '.join(ended)} finished: stopping the stack", flush=True)
+        return 0
+    print(f"[pose_stack] node(s) exited early: {ended}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg_dir = args.config_dir or config_dir()
@@ -147,25 +184,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import DemoMonitor   # imports rclpy; only the demo needs it in this process
         monitor = DemoMonitor(namespace=args.namespace)
-    stack = Stack(specs, cfg_dir, sets, remaps, args.namespace, args.log_dir)
-    print(f"[pose_stack] started {', '.join(f'{n} (pid {p.pid})' for n, p in stack.procs.items())}", flush=True)
-    start = time.monotonic()
+    # SIGTERM (kill, timeout, systemd, Docker, CI) and SIGHUP stop the stack like Ctrl-C. A runner started in
+    # the background of a non-interactive shell inherits SIGINT ignored: restore the default Ctrl-C handling.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stack = None
     exit_code = 0
+    start = time.monotonic()
     try:
+        stack = Stack(specs, cfg_dir, sets, remaps, args.namespace, args.log_dir)
+        print(f"[pose_stack] started {', '.join(f'{n} (pid {p.pid})' for n, p in stack.procs.items())}",
+              flush=True)
         while args.duration <= 0 or time.monotonic() - start < args.duration:
             if monitor is not None:
                 monitor.spin_for(0.2)
             else:
                 time.sleep(0.2)
-            dead = stack.failed()
-            if dead:
-                print(f"[pose_stack] node(s) exited early: {dead}", file=sys.stderr)
-                exit_code = 1
+            ended = stack.failed()
+            if ended:
+                exit_code = stack_ended(ended)
                 break
-    except KeyboardInterrupt:
-        pass
-    codes = stack.stop()
+    except (KeyboardInterrupt, StopRequested) as e:
+        print(f"[pose_stack] {e or 'SIGINT'}: stopping", flush=True)
+    finally:
+        # Whatever ends the loop (a signal, a node ending, an error here), no node is left running.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        codes = stack.stop() if stack is not None else {}
     print(f"[pose_stack] stopped: {codes}", flush=True)
+    stopped = {n: c for n, c in codes.items() if n not in stack.ended} if stack is not None else {}
+    if any(c != 0 for c in stopped.values()):
+        print(f"[pose_stack] a node did not stop cleanly: {codes}", file=sys.stderr)
+        exit_code = exit_code or 1
     if monitor is not None:
         summary = monitor.summary(time.monotonic() - start)
         monitor.close()

@@ -15,11 +15,15 @@ def test_demo_runs_and_summarises():
                          env=loopback_env(), capture_output=True, text=True, timeout=120)
     out = res.stdout
     assert res.returncode == 0, out[-3000:] + res.stderr[-3000:]
-    frames = int(re.search(r"\| frames in \(image_raw\)\s*\| (\d+) \|", out).group(1))
-    m = re.search(r"\| pose stamps equal to an image stamp\s*\| (\d+)/(\d+) \|", out)
+    frames = int(re.search(r"\| frames published \(camera_info\)\s*\| (\d+) \|", out).group(1))
+    m = re.search(r"\| pose stamps equal to a frame stamp\s*\| (\d+)/(\d+) \|", out)
     matched, poses = int(m.group(1)), int(m.group(2))
-    # the strict stamp check is test_e2e_nodes.py; here: the demo's own bookkeeping sees matching stamps
-    assert frames > 0 and poses > 0 and matched > 0
+    # The summary is consistent with itself: never more pose messages than frames, and (best-effort delivery
+    # to the monitor may lose a frame or two) every pose message's stamp is a frame stamp the monitor saw.
+    # The strict stamp check is test_e2e_nodes.py.
+    assert frames > 0 and poses > 0
+    assert poses <= frames + 2, out[-2000:]
+    assert matched >= poses - 2, out[-2000:]
     assert re.search(r"\| controller states \(cycles\)\s*\| .*\d", out)
     assert "stopped: {'camera': 0, 'perception': 0, 'controller': 0}" in out
 

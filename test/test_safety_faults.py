@@ -115,3 +115,57 @@ def test_watchdog_recovery_reports_watchdog_stop():
     feed(m, 10.9, [(1, FAR)])
     d = m.step(10.9)
     assert (d.state, d.zone) == (State.STOP, "watchdog") and "recovering" in d.reason
+
+
+NEAR = np.tile([0.4, 0.0, 1.0], (24, 1))      # 0.4 m from the camera: inside the default stop zone
+
+
+def near_person_stops():
+    m = healthy()
+    for k in range(5):      # enter_count = 5
+        feed(m, 10.3 + 0.05 * k, [(1, NEAR)])
+    return m.step(10.5)
+
+
+@pytest.mark.parametrize("people,why", [
+    ([(1, NEAR, np.full(24, -1.0))], "confidence outside"),
+    ([(1, np.zeros((0, 3)), np.zeros(0))], "no joints"),
+    ([(1, np.tile([1e30, -1e30, 1e30], (24, 1)), np.ones(24))], "max_joint_distance"),
+    ([(1, NEAR, np.full(24, 1.5))], "confidence outside"),
+    ([(1, FAR, np.ones(24)), (2, NEAR[:5], np.ones(24))], "malformed"),
+])
+def test_a_person_that_cannot_be_used_is_a_fault_not_nobody(people, why):
+    # the same person, usable, gives STOP (hand-checked: 0.4 m < the default 0.5 m stop radius)
+    assert near_person_stops().state == State.STOP
+    m = healthy()
+    m.on_poses(10.3, 10.3, people)      # camera frame: what a message holds
+    d = m.step(10.3)
+    assert (d.state, d.zone, d.speed_fraction) == (State.FAULT, "invalid", 0.0)
+    assert why in d.reason
+
+
+def test_a_person_without_any_confident_joint_is_still_seen():
+    m = healthy(min_confidence=0.5)
+    for k in range(5):
+        feed(m, 10.3 + 0.05 * k, [(1, NEAR)], conf=0.1)
+    assert m.step(10.5).state == State.STOP
+
+
+def test_more_people_than_max_people_is_a_fault():
+    m = healthy(max_people=3)
+    m.on_poses(10.3, 10.3, [(k, FAR, np.ones(24)) for k in range(3)])
+    assert m.step(10.3).state != State.FAULT
+    m.on_poses(10.35, 10.35, [(k, FAR, np.ones(24)) for k in range(4)], count=5000)
+    d = m.step(10.35)
+    assert (d.state, d.zone) == (State.FAULT, "invalid") and "5000 people" in d.reason
+
+
+@pytest.mark.parametrize("axis", range(6))
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_every_twist_component_is_checked(axis, bad):
+    m = healthy()
+    cmd = [0.5, 0.0, 0.0, 0.0, 0.0, 0.1]
+    assert m.step(10.22, tuple(cmd)).state == State.NORMAL
+    cmd[axis] = bad
+    d = m.step(10.23, tuple(cmd))
+    assert (d.state, d.zone, d.speed_fraction) == (State.FAULT, "invalid_cmd", 0.0)

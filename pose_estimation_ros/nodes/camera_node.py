@@ -6,6 +6,7 @@ Topics (relative, remappable): ``image_raw``, ``camera_info``; with the syntheti
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -19,11 +20,16 @@ from pose_estimation_msgs.msg import HumanPose3DArray
 from ..camera_model import Intrinsics
 from ..ros_conversions import camera_info_msg, human_msg, image_msg
 from ..ros_params import declare
-from .entry import run_node
 from ..sources import SourceError, make_source
+from ..transport import max_sample_bytes
+from .entry import NodeFinished, run_node
 
 SOURCES = ("synthetic", "v4l2", "video", "folder")
 ENCODINGS = ("rgb8", "bgr8")
+
+
+def _profile_name() -> str:
+    return os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or "the default DDS profile"
 
 
 class CameraNode(Node):
@@ -54,12 +60,24 @@ class CameraNode(Node):
                                 read_only=True),
             "encoding": declare(self, "encoding", "rgb8", "Published image encoding.", choices=ENCODINGS,
                                 read_only=True),
+            "max_frame_bytes": declare(self, "max_frame_bytes", 0, "Largest image to publish (bytes; 0 = what the "
+                                       "DDS profile's shared-memory segment carries). Larger frames are refused.",
+                                       lo=0, hi=2**31 - 1, read_only=True),
+            "exit_at_end": declare(self, "exit_at_end", True, "Exit (code 0) at the end of a non-looping video or "
+                                   "folder, so a runner or launch file learns the camera is done.", read_only=True),
         }
         if p["encoding"] not in ENCODINGS:
             raise SourceError(f"parameter encoding='{p['encoding']}' not supported (valid: {', '.join(ENCODINGS)})")
         self.params = p
         self.source = make_source(p["source"], **self._source_kwargs(p))
         w, h = self.source.width, self.source.height
+        self.max_bytes = max_sample_bytes(p["max_frame_bytes"])
+        if w * h * 3 > self.max_bytes:
+            raise SourceError(
+                f"{w}x{h} rgb frames are {w * h * 3} bytes, more than the transport carries ({self.max_bytes} bytes: "
+                f"the shared-memory segment of {_profile_name()}, or max_frame_bytes); lower width/height or raise "
+                f"<segment_size> in the DDS profile")
+        self.oversize = 0
         self.intr = Intrinsics.from_params(w, h, p["fx"], p["fy"], p["cx"], p["cy"], p["hfov_deg"])
         self.pub_image = self.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
@@ -89,8 +107,16 @@ class CameraNode(Node):
             self.get_logger().error(f"camera source failed: {e}", throttle_duration_sec=2.0)
             return
         if frame is None:
-            self.get_logger().info(f"end of stream after {self.frames} frames; stopping")
             self.timer.cancel()
+            if self.params["exit_at_end"]:
+                raise NodeFinished(f"end of stream after {self.frames} frames")
+            self.get_logger().info(f"end of stream after {self.frames} frames; idle (exit_at_end is false)")
+            return
+        if frame.nbytes > self.max_bytes:   # a video/folder frame of another size than the first one
+            self.oversize += 1
+            self.get_logger().error(f"frame of {frame.shape[1]}x{frame.shape[0]} ({frame.nbytes} bytes) is larger "
+                                    f"than the transport carries ({self.max_bytes} bytes): not published "
+                                    f"({self.oversize} so far)", throttle_duration_sec=2.0)
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
         if self.params["encoding"] == "bgr8":

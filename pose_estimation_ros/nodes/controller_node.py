@@ -73,6 +73,11 @@ def _colour(state: State, alpha: float) -> ColorRGBA:
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 
+def twist_components(msg: Twist) -> tuple[float, float, float, float, float, float]:
+    """(linear x, y, z, angular x, y, z): all six, so a non-finite value in any of them is seen."""
+    return (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z)
+
+
 def resolve_zones_file(name: str) -> Path:
     p = Path(name).expanduser()
     if p.is_absolute():
@@ -232,8 +237,10 @@ class ControllerNode(Node):
         if msg.header.frame_id != self.camera_frame:
             self.camera_frame = msg.header.frame_id
             self._update_tf()
-        self.monitor.on_poses(self._now(), stamp_to_ns(msg.header.stamp) * 1e-9, humans_from_msg(msg),
-                              ok=msg.ok, status=msg.status)
+        # Convert at most max_people + 1 people: a flood is a FAULT, and costs no more than that to refuse.
+        limit = self.monitor.cfg.max_people + 1
+        self.monitor.on_poses(self._now(), stamp_to_ns(msg.header.stamp) * 1e-9, humans_from_msg(msg, limit),
+                              ok=msg.ok, status=msg.status, count=len(msg.humans))
         self._wd_timer.reset()
         self._cycle()   # react to fresh data at once, not one timer period later
 
@@ -242,7 +249,11 @@ class ControllerNode(Node):
 
     def _on_reset(self, _msg: Empty) -> None:
         ok, why = self.monitor.reset()
-        (self.get_logger().info if ok else self.get_logger().warning)(f"safety_reset: {why}")
+        # One call site per severity: rclpy refuses a call site whose severity changes between calls.
+        if ok:
+            self.get_logger().info(f"safety_reset: {why}")
+        else:
+            self.get_logger().warning(f"safety_reset refused: {why}")
         self._cycle()
 
     def _on_tf_static(self, msg) -> None:   # tf2_msgs/TFMessage
@@ -272,26 +283,36 @@ class ControllerNode(Node):
             self._next_markers = t + self._marker_period
             self._publish_markers()
 
+    def on_callback_error(self, exc: BaseException) -> None:
+        """A callback raised (``nodes.entry`` keeps the node running): command zero speed at once, as FAULT."""
+        self._publish_command(self.get_clock().now(), None, 0.0, State.FAULT, "internal_error", -1, math.nan,
+                              f"controller callback failed: {exc!r}"[:200])
+
     def _cycle(self) -> None:
         now_t = self.get_clock().now()
         now = now_t.nanoseconds * 1e-9
         cmd = self.cmd_in
         fresh = cmd is not None and now - self.cmd_in_time <= self.cmd_timeout
-        command = (cmd.linear.x, cmd.linear.y, cmd.angular.z) if fresh else (0.0, 0.0, 0.0)
+        command = twist_components(cmd) if fresh else (0.0,) * 6
         dec = self.monitor.step(now, command)
-        f = dec.speed_fraction
+        self._publish_command(now_t, command if fresh else None, dec.speed_fraction, dec.state, dec.zone,
+                              dec.person_id, dec.min_distance, dec.reason)
+
+    def _publish_command(self, now_t, command: tuple[float, ...] | None, f: float, state: State, zone: str,
+                         person_id: int, min_distance: float, reason: str) -> None:
+        """cmd_vel_out (vehicle: every component of ``command`` scaled by ``f``; zero without a fresh command or
+        at f = 0), arm_speed_fraction and safety_status, every cycle."""
         if self.pub_cmd is not None:
             out = Twist()
-            if fresh and f > 0.0:
-                out.linear.x, out.linear.y, out.linear.z = cmd.linear.x * f, cmd.linear.y * f, cmd.linear.z * f
-                out.angular.x, out.angular.y, out.angular.z = (cmd.angular.x * f, cmd.angular.y * f,
-                                                               cmd.angular.z * f)
+            if command is not None and f > 0.0:
+                (out.linear.x, out.linear.y, out.linear.z,
+                 out.angular.x, out.angular.y, out.angular.z) = (v * f for v in command)
             self.pub_cmd.publish(out)
         self.pub_arm.publish(Float32(data=float(f)))
         self.pub_status.publish(SafetyStatus(
-            header=Header(stamp=now_t.to_msg(), frame_id=self.base_frame), state=int(dec.state),
-            state_name=dec.state.name, zone=dec.zone, person_id=int(dec.person_id),
-            min_distance=float(dec.min_distance), speed_fraction=float(f), reason=dec.reason))
+            header=Header(stamp=now_t.to_msg(), frame_id=self.base_frame), state=int(state),
+            state_name=state.name, zone=zone, person_id=int(person_id),
+            min_distance=float(min_distance), speed_fraction=float(f), reason=reason))
 
     # ------------------------------------------------------------------------------------------- outputs
     def _publish_diagnostics(self) -> None:

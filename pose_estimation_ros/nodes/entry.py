@@ -1,30 +1,131 @@
-"""The one ``main`` every node uses: init, construct (a configuration error exits 2 with its message),
-spin until Ctrl-C / shutdown, clean up."""
+"""The one ``main`` every node uses: init, construct, check the configuration, spin until Ctrl-C /
+SIGTERM / shutdown, clean up.
+
+Exit codes: 0 after a clean stop (SIGINT, SIGTERM, or the node finishing its work, e.g. the end of a
+non-looping video), 2 for a configuration error (one line on stderr naming it: a bad value, a wrong type,
+an unreadable or malformed parameter file, a parameter the node does not have), 1 for anything else.
+
+A node never dies on one bad message: an exception escaping a callback is logged and handed to the
+node's ``on_callback_error(exc)`` hook (the controller commands zero speed there), and spinning goes on.
+"""
 from __future__ import annotations
 
+import difflib
 import sys
+import traceback
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+try:
+    from rclpy._rclpy_pybind11 import RCLError
+except ImportError:     # pragma: no cover - depends on the rclpy build
+    RCLError = RuntimeError
+
+# Parameters every rclpy node accepts without declaring them itself.
+BUILTIN_PARAMETERS = ("use_sim_time", "start_type_description_service")
+BUILTIN_PREFIXES = ("qos_overrides.",)
+# Configuration errors rclpy raises while a node declares its parameters.
+CONFIG_ERRORS: tuple[type[BaseException], ...] = (ParameterException,)
+
+
+class NodeFinished(Exception):
+    """Raised by a node (from a callback) when its work is done; ``run_node`` then exits with 0."""
+
+
+def undeclared_overrides(node: Node) -> list[str]:
+    """Parameters given to ``node`` (parameter files, ``-p``) that it never declared: misspellings, or
+    values for another node. Returns the names, each with a suggestion when one is close."""
+    declared = set(node._parameters)   # noqa: SLF001 - rclpy keeps no public list of overrides
+    out = []
+    for name in sorted(node._parameter_overrides):   # noqa: SLF001
+        if name in declared or name in BUILTIN_PARAMETERS or name.startswith(BUILTIN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(declared), n=1)
+        out.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return out
+
+
+def _config_error(label: str, message: str) -> int:
+    print(f"[{label}] ERROR: {message}", file=sys.stderr)
+    rclpy.try_shutdown()
+    return 2
+
+
+def _report_callback_error(node: Node, exc: BaseException, seen: set[str]) -> None:
+    """Log an exception that escaped a callback (full traceback the first time per origin) and call the
+    node's ``on_callback_error`` hook."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    origin = f"{type(exc).__name__} at {tb[-1].filename}:{tb[-1].lineno}" if tb else type(exc).__name__
+    detail = "" if origin in seen else "\n" + "".join(traceback.format_exception(exc))
+    seen.add(origin)
+    node.get_logger().error(f"callback failed, node keeps running: {exc!r} ({origin}){detail}")
+    hook = getattr(node, "on_callback_error", None)
+    if hook is not None:
+        try:
+            hook(exc)
+        except Exception as e:  # noqa: BLE001 - the hook must never take the node down either
+            node.get_logger().error(f"on_callback_error failed too: {e!r}")
+
+
+def spin_guarded(node: Node) -> None:
+    """Spin ``node`` until shutdown; exceptions from callbacks are reported, not fatal.
+
+    Raises:
+        NodeFinished: the node said its work is done.
+    """
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    seen: set[str] = set()
+    try:
+        while node.context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.2)
+            except (KeyboardInterrupt, ExternalShutdownException, NodeFinished):
+                raise
+            except Exception as e:  # noqa: BLE001
+                if not node.context.ok():   # a callback racing the shutdown (e.g. publish on a dead context)
+                    break
+                _report_callback_error(node, e, seen)
+    finally:
+        executor.remove_node(node)      # as rclpy.spin does (shutting the executor down here could crash)
 
 
 def run_node(factory: Callable[[], Node], label: str, fatal: tuple[type[BaseException], ...],
              args: list[str] | None = None) -> int:
-    """Run the node built by ``factory``; exceptions in ``fatal`` raised while building it exit with 2."""
-    rclpy.init(args=args)
+    """Run the node built by ``factory``.
+
+    ``fatal``: the node's own configuration errors (raised while building it); they, rclpy's parameter
+    errors, a parameter file rclpy cannot parse and parameters the node does not declare exit with 2.
+    SIGINT and SIGTERM stop the node cleanly (rclpy's signal handlers shut the context down).
+    """
+    try:
+        rclpy.init(args=args)
+    except RCLError as e:   # e.g. a parameter file with a YAML syntax error
+        return _config_error(label, f"cannot start: {str(e).split(', at ')[0]}")
     try:
         node = factory()
-    except fatal as e:
-        print(f"[{label}] ERROR: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
+    except fatal + CONFIG_ERRORS as e:
+        return _config_error(label, str(e) or type(e).__name__)
+    unknown = undeclared_overrides(node)
+    if unknown:
+        name = node.get_name()
+        node.destroy_node()
+        return _config_error(label, f"unknown parameter(s) for node '{name}': {', '.join(unknown)}")
+    code = 0
     try:
-        rclpy.spin(node)
+        spin_guarded(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except NodeFinished as e:
+        node.get_logger().info(f"finished: {e}")
     finally:
-        node.destroy_node()
+        try:
+            node.destroy_node()
+        except Exception as e:  # noqa: BLE001 - clean-up after a shutdown race must not change the exit code
+            print(f"[{label}] warning: clean-up: {e!r}", file=sys.stderr)
         rclpy.try_shutdown()
-    return 0
+    return code

@@ -123,6 +123,8 @@ class SafetyConfig:
     nominal_speed: float = 1.0
     latch_stop: bool = False
     param_reject_hold: float = 2.0
+    max_people: int = 64                # more people in one message => FAULT (bounded work per message)
+    max_joint_distance: float = 100.0   # m from the camera; a joint farther away is implausible => FAULT
 
     def zone(self, name: str) -> ZoneConfig:
         for z in self.zones:
@@ -173,6 +175,10 @@ _GLOBAL: dict[str, tuple[str, str, float | None, float | None, tuple | None, boo
                    "is gone).", None, None, None, False),
     "param_reject_hold": ("param_reject_hold", "FAULT (stop) for this long after a rejected parameter set "
                           "(s; 0 disables).", 0.0, 60.0, None, False),
+    "max_people": ("max_people", "FAULT (stop) when a pose message holds more people than this (bounds the "
+                   "work per message).", 1, 10000, None, False),
+    "max_joint_distance": ("max_joint_distance", "FAULT (stop) when a joint is farther than this from the camera "
+                           "(m): an implausible estimate, not a far person.", 1.0, 1e4, None, False),
     "hysteresis.enter_count": ("hysteresis.enter_count", "Consecutive pose messages inside a zone before it "
                                "triggers.", 1, 100, None, False),
     "hysteresis.exit_count": ("hysteresis.exit_count", "Consecutive pose messages outside a zone (and fault-free "

@@ -145,6 +145,31 @@ class _SsmEvidence:
     joint: int
 
 
+def person_fault(joints: np.ndarray, confidence: np.ndarray, max_distance: float) -> str:
+    """Why one person's joints cannot be used ('' when they can).
+
+    Args:
+        joints: (J, 3) metres, camera frame; confidence: (J,) in [0, 1]; max_distance: metres.
+    """
+    if joints.ndim != 2 or joints.shape[1] != 3 or confidence.shape != (joints.shape[0],):
+        return f"malformed joints {joints.shape} / confidence {confidence.shape}"
+    if joints.shape[0] == 0:
+        return "no joints"
+    if not (np.isfinite(joints).all() and np.isfinite(confidence).all()):
+        return "non-finite joints or confidence"
+    if confidence.min() < 0.0 or confidence.max() > 1.0:
+        return f"confidence outside [0, 1] ({confidence.min():g} .. {confidence.max():g})"
+    far = float(np.sqrt((joints * joints).sum(axis=1)).max())
+    if far > max_distance:
+        return f"joint {far:.3g} m from the camera (max_joint_distance {max_distance:g} m)"
+    return ""
+
+
+def planar_command(command: tuple[float, ...]) -> tuple[float, float, float]:
+    """(vx, vy, wz) of a (vx, vy, wz) or (vx, vy, vz, wx, wy, wz) command."""
+    return (command[0], command[1], command[2]) if len(command) == 3 else (command[0], command[1], command[5])
+
+
 def _joint_name(j: int) -> str:
     return skeleton.JOINT_NAMES[j] if 0 <= j < skeleton.NUM_JOINTS else f"joint {j}"
 
@@ -178,7 +203,7 @@ class SafetyMonitor:
         self._latched: Decision | None = None
         self._reject_until = -math.inf
         self._reject_reason = ""
-        self.command = (0.0, 0.0, 0.0)
+        self.command: tuple[float, ...] = (0.0, 0.0, 0.0)
         self.last: Decision | None = None
         self._build()
 
@@ -219,36 +244,49 @@ class SafetyMonitor:
 
     # ------------------------------------------------------------------------------------------ evidence
     def on_poses(self, now: float, stamp: float, people_cam: list[tuple[int, np.ndarray, np.ndarray]],
-                 ok: bool = True, status: str = "") -> None:
-        """Record a pose message: ``people_cam`` = [(id, joints (J,3) camera frame, confidence (J,))]."""
-        cfg = self.cfg
-        fault = None
-        people = []
-        if not ok:
-            fault = ("perception_fault", f"perception fault: {status or 'no reason given'}", -1)
-        elif not math.isfinite(stamp):
-            fault = ("invalid", "non-finite pose stamp", -1)
-        elif now - stamp > cfg.max_stamp_age:
-            fault = ("stale", f"pose stamp {now - stamp:.3f} s old (max {cfg.max_stamp_age} s)", -1)
-        elif stamp - now > cfg.max_future:
-            fault = ("future", f"pose stamp {stamp - now:.3f} s in the future (max {cfg.max_future} s)", -1)
-        else:
-            for pid, j, c in people_cam:
-                j = np.asarray(j, float)
-                c = np.asarray(c, float)
-                if j.ndim != 2 or j.shape[1] != 3 or c.shape != (j.shape[0],):
-                    fault = ("invalid", f"malformed joints for person {pid}", int(pid))
-                    break
-                if not (np.isfinite(j).all() and np.isfinite(c).all()):
-                    fault = ("invalid", f"non-finite joints for person {pid}", int(pid))
-                    break
-                people.append((int(pid), j, c))
+                 ok: bool = True, status: str = "", count: int | None = None) -> None:
+        """Record a pose message: ``people_cam`` = [(id, joints (J,3) camera frame, confidence (J,))];
+        ``count``: how many people the message held when the caller converted only some of them.
+
+        A message that cannot be used as a whole is a FAULT (zero speed), never "nobody there": perception
+        said it failed, a bad stamp, more than ``max_people`` people, or any person that cannot be used
+        (no joints, non-finite values, confidences outside [0, 1], a joint beyond ``max_joint_distance``).
+        """
+        fault = self._message_fault(now, stamp, ok, status, people_cam,
+                                    len(people_cam) if count is None else int(count))
         self._meta = _Meta(now, stamp, fault)
         if fault is not None:
             self._mark_fault(fault[0], State.FAULT, fault[1])
             return
+        people = []
+        for pid, j, c in people_cam:
+            j, c = np.asarray(j, float), np.asarray(c, float)
+            if not (c >= self.cfg.min_confidence).any():
+                # A person is there but no joint is confident: use all its joints rather than see nobody.
+                c = np.ones_like(c)
+            people.append((int(pid), j, c))
         self._good += 1
         self._evidence(now, stamp, people)
+
+    def _message_fault(self, now: float, stamp: float, ok: bool, status: str,
+                       people_cam: list[tuple[int, np.ndarray, np.ndarray]], count: int) -> tuple[str, str, int] | None:
+        """(zone, reason, person id) when a pose message cannot be used, else None."""
+        cfg = self.cfg
+        if not ok:
+            return "perception_fault", f"perception fault: {status or 'no reason given'}", -1
+        if not math.isfinite(stamp):
+            return "invalid", "non-finite pose stamp", -1
+        if now - stamp > cfg.max_stamp_age:
+            return "stale", f"pose stamp {now - stamp:.3f} s old (max {cfg.max_stamp_age} s)", -1
+        if stamp - now > cfg.max_future:
+            return "future", f"pose stamp {stamp - now:.3f} s in the future (max {cfg.max_future} s)", -1
+        if count > cfg.max_people:
+            return "invalid", f"{count} people in one message (max_people {cfg.max_people})", -1
+        for pid, j, c in people_cam:
+            why = person_fault(np.asarray(j, float), np.asarray(c, float), cfg.max_joint_distance)
+            if why:
+                return "invalid", f"person {pid}: {why}", int(pid)
+        return None
 
     def _evidence(self, now: float, stamp: float, people_cam: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
         cfg = self.cfg
@@ -296,7 +334,7 @@ class SafetyMonitor:
         h = cfg.hysteresis
         if xy:
             xy, margin, owner, joint, vel = (np.concatenate(a) for a in (xy, margin, owner, joint, vel))
-            robot_v = np.array(self.command[:2]) if cfg.mode == "vehicle" else np.zeros(2)
+            robot_v = np.array(planar_command(self.command)[:2]) if cfg.mode == "vehicle" else np.zeros(2)
             rel = vel - robot_v
         for z in cfg.zones:
             occ = self._occ[z.name]
@@ -373,17 +411,20 @@ class SafetyMonitor:
         """(linear, angular) the robot is asked for: cmd_vel_in in vehicle mode, nominal_speed for an arm."""
         if self.cfg.mode == "arm":
             return self.cfg.nominal_speed, 0.0
-        vx, vy, wz = self.command
+        vx, vy, wz = planar_command(self.command)
         return math.hypot(vx, vy), abs(wz)
 
-    def step(self, now: float, command: tuple[float, float, float] | None = None) -> Decision:
+    def step(self, now: float, command: tuple[float, ...] | None = None) -> Decision:
         """Decide the state for the control cycle at time ``now``.
 
-        ``command``: the requested base velocity (vx, vy, wz) in vehicle mode (kept from the last call when
-        None); arm mode uses ``nominal_speed``.
+        ``command``: the requested base velocity in vehicle mode, (vx, vy, wz) or a whole twist
+        (vx, vy, vz, wx, wy, wz) (kept from the last call when None); any non-finite component is a FAULT.
+        Arm mode uses ``nominal_speed``.
         """
         if command is not None:
-            self.command = command
+            if len(command) not in (3, 6):
+                raise ValueError(f"command must have 3 or 6 components, got {len(command)}")
+            self.command = tuple(float(v) for v in command)
         dec = self._fault(now)
         if dec is None:
             dec = self._target()

@@ -1,0 +1,100 @@
+"""Stopping the stack: SIGTERM or SIGINT to `pose_stack run`, Ctrl-C to its whole process group, and a camera
+that reaches the end of a non-looping folder all end every node cleanly within a bound, leaving no process."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose_estimation_ros.runner import loopback_env
+
+pytestmark = pytest.mark.ros
+
+STOP_BOUND = 10.0    # s for the runner to stop every node (each node gets 5 s after its SIGINT, then SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead too (reaped later by whoever is its parent)
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+def start_runner(*extra: str) -> tuple[subprocess.Popen, dict[str, int]]:
+    """`pose_stack run` in a session of its own (as a terminal would start it); returns it and the node pids."""
+    proc = subprocess.Popen([sys.executable, "-m", "pose_estimation_ros.runner", "run", "--set", "camera.rate_hz=5.0",
+                             *extra], env=loopback_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    line = proc.stdout.readline()
+    pids = {name: int(pid) for name, pid in re.findall(r"(\w+) \(pid (\d+)\)", line)}
+    assert pids, line + proc.stdout.read()
+    return proc, pids
+
+
+def wait_poses_flowing(proc, seconds: float = 6.0) -> None:
+    time.sleep(seconds)
+    assert proc.poll() is None, proc.stdout.read()
+
+
+def finish(proc: subprocess.Popen, pids: dict[str, int]) -> tuple[int, str, float]:
+    t0 = time.monotonic()
+    try:
+        out, _ = proc.communicate(timeout=STOP_BOUND)
+    finally:
+        for pid in pids.values():       # never leave anything behind, even when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    return proc.returncode, out, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the runner", "SIGINT to the runner", "Ctrl-C to the process group"])
+def test_stopping_the_runner_stops_every_node(how):
+    proc, pids = start_runner()
+    wait_poses_flowing(proc)
+    if how == "SIGTERM to the runner":
+        proc.send_signal(signal.SIGTERM)
+    elif how == "SIGINT to the runner":
+        proc.send_signal(signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)      # what a terminal's Ctrl-C does
+    rc, out, took = finish(proc, pids)
+    left = [n for n, pid in pids.items() if alive(pid)]
+    assert not left, f"still running after {how}: {left}\n{out[-3000:]}"
+    assert rc == 0, out[-3000:]
+    assert "stopped: {'camera': 0, 'perception': 0, 'controller': 0}" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert took < STOP_BOUND
+
+
+def test_nodes_die_with_a_killed_runner():
+    proc, pids = start_runner()
+    wait_poses_flowing(proc, 3.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + STOP_BOUND
+    while time.monotonic() < deadline and any(alive(p) for p in pids.values()):
+        time.sleep(0.2)
+    left = [n for n, pid in pids.items() if alive(pid)]
+    for n in left:
+        os.kill(pids[n], signal.SIGKILL)
+    assert not left, f"orphaned after the runner was killed: {left}"
+
+
+def test_a_camera_at_the_end_of_its_folder_ends_the_run(tmp_path):
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), np.full((120, 160, 3), 40 * i, np.uint8))
+    proc, pids = start_runner("--set", "camera.source=folder", "--set", f"camera.path={tmp_path}",
+                              "--set", "camera.loop=false")
+    rc, out, _ = finish(proc, pids)
+    assert rc == 0, out[-3000:]
+    assert "camera finished: stopping the stack" in out, out[-3000:]
+    assert not [n for n, pid in pids.items() if alive(pid)]
