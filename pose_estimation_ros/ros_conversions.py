@@ -45,10 +45,10 @@ def human_msg(header: Header, person_id: int, joints: np.ndarray, confidence: np
     return msg
 
 
-def humans_from_msg(msg: HumanPose3DArray) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """[(id, joints (J, 3), confidence (J,))] from a pose array message."""
+def humans_from_msg(msg: HumanPose3DArray, limit: int | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """[(id, joints (J, 3), confidence (J,))] from a pose array message (its first ``limit`` people)."""
     out = []
-    for h in msg.humans:
+    for h in msg.humans[:limit]:
         j = np.array([[p.x, p.y, p.z] for p in h.joints], float).reshape(-1, 3)
         c = np.asarray(h.confidence, float)
         if c.shape[0] != j.shape[0] or len(h.joint_names) not in (0, j.shape[0]):
