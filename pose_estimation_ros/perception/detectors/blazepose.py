@@ -1,0 +1,187 @@
+"""``blazepose``: MediaPipe's BlazePose person detector (+ optional full landmark model -> COCO-17) on LiteRT.
+
+The two ``.tflite`` files come out of the ``mediapipe==0.10.14`` wheel at set-up (``scripts/setup_detector.sh``);
+mediapipe itself is not used. Pre/post-processing follows MediaPipe's public graphs:
+
+- ``pose_detection_cpu.pbtxt``: 224x224 letterbox (zero border), pixels to ``[-1, 1]``, SSD anchors (`ssd`),
+  sigmoid scores, WEIGHTED NMS at IoU 0.3 on the face boxes; 4 keypoints per detection (0: mid-hip,
+  1: full-body size/rotation point, 2: mid-shoulder, 3: upper-body point).
+- ``pose_detection_to_roi.pbtxt``: body ROI centred on keypoint 0, side ``2 * |kp1 - kp0| * 1.25``, rotated so
+  that kp0 -> kp1 points up.
+- ``pose_landmark_by_roi_cpu.pbtxt`` / ``tensors_to_pose_landmarks_and_segmentation.pbtxt``: ROI to a 256x256
+  crop in ``[0, 1]``, 39 x (x, y, z, visibility, presence) in crop pixels, pose flag threshold 0.5.
+
+One person per detector ROI: the model is built around one prominent person with a visible face.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .base import Detection, DetectorError, check_rgb, register_detector
+from .boxes import clip_boxes, letterbox, nms, weighted_nms
+from .paths import detector_model_dir
+from .ssd import POSE_DETECTION_ANCHORS, POSE_DETECTION_DECODE, decode_boxes, decode_scores, ssd_anchors
+
+DETECTION_FILE = "pose_detection.tflite"
+LANDMARK_FILE = "pose_landmark_full.tflite"
+DETECTOR_INPUT = 224
+LANDMARK_INPUT = 256
+ROI_SCALE = 1.25
+# BlazePose 33 -> COCO-17: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
+BLAZEPOSE_TO_COCO17 = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28], dtype=np.int64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
+
+
+class _Tflite:
+    """One LiteRT interpreter with a single float32 input; ``run(x) -> list of outputs`` in output order."""
+
+    def __init__(self, path: Path, num_threads: int, expect_input: tuple[int, ...]) -> None:
+        if not path.is_file():
+            raise DetectorError(f"BlazePose model file missing: {path} (run scripts/setup_detector.sh)")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as e:
+            raise DetectorError("the 'blazepose' detector needs the LiteRT runtime: pip install ai-edge-litert "
+                                f"(requirements/runtime.txt) ({e})") from e
+        try:
+            self._it = Interpreter(model_path=str(path), num_threads=int(num_threads))
+            self._it.allocate_tensors()
+        except Exception as e:  # LiteRT raises ValueError/RuntimeError on a corrupt flatbuffer
+            raise DetectorError(f"cannot load TFLite model {path}: {e}") from e
+        ins = self._it.get_input_details()
+        shape = tuple(int(s) for s in ins[0]["shape"]) if len(ins) == 1 else ()
+        if shape != expect_input:
+            raise DetectorError(f"{path.name}: expected one input of shape {expect_input}, got "
+                                f"{[tuple(int(s) for s in d['shape']) for d in ins]}")
+        self._in = ins[0]["index"]
+        self._outs = [d["index"] for d in self._it.get_output_details()]
+        self.output_shapes = [tuple(int(s) for s in d["shape"]) for d in self._it.get_output_details()]
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        self._it.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
+        self._it.invoke()
+        return [self._it.get_tensor(i) for i in self._outs]
+
+
+def roi_from_keypoints(hip: np.ndarray, size_point: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
+    """Body ROI as a ``(2, 3) float32`` affine map from unit-square crop coords ``(u, v) in [0,1]^2`` to image px.
+
+    Centre ``hip (2,)``, side ``2 * |size_point - hip| * scale``, rotated so that hip -> size_point is the crop's up.
+    """
+    d = np.asarray(size_point, np.float64) - np.asarray(hip, np.float64)
+    dist = float(np.hypot(*d))
+    up = d / dist if dist > 1e-6 else np.array([0.0, -1.0])
+    down = -up
+    right = np.array([down[1], -down[0]])
+    side = 2.0 * dist * scale
+    a = np.stack([right * side, down * side], axis=1)  # (2, 2): columns = image displacement per unit u, v
+    t = np.asarray(hip, np.float64) - 0.5 * (a[:, 0] + a[:, 1])
+    return np.concatenate([a, t[:, None]], axis=1).astype(np.float32)
+
+
+def _apply(affine: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Apply a ``(2, 3)`` affine to points ``(N, 2)``."""
+    return uv @ affine[:, :2].T + affine[:, 2]
+
+
+@register_detector("blazepose")
+class BlazePoseDetector:
+    """MediaPipe BlazePose person detector, optionally refined by the full landmark model (COCO-17 keypoints).
+
+    Args:
+        model_dir: folder with ``pose_detection.tflite`` (and ``pose_landmark_full.tflite``); default
+            `detector_model_dir`.
+        score_threshold: minimum detector score (MediaPipe's min_detection_confidence, 0.5).
+        landmarks: run the landmark model on every ROI: boxes from the 33 landmarks, COCO-17 keypoints, and
+            ROIs the landmark model rejects (pose flag < 0.5) are dropped.
+        max_people: at most this many ROIs per frame (best scores first).
+        num_threads: LiteRT CPU threads.
+    """
+
+    name = "blazepose"
+
+    def __init__(self, model_dir: str | Path | None = None, score_threshold: float = 0.5, landmarks: bool = True,
+                 max_people: int = 8, num_threads: int = 1, nms_iou: float = 0.3) -> None:
+        root = Path(model_dir) if model_dir is not None else detector_model_dir()
+        self._det = _Tflite(root / DETECTION_FILE, num_threads, (1, DETECTOR_INPUT, DETECTOR_INPUT, 3))
+        want = [(1, POSE_DETECTION_DECODE.num_boxes, POSE_DETECTION_DECODE.num_coords),
+                (1, POSE_DETECTION_DECODE.num_boxes, 1)]
+        if sorted(self._det.output_shapes) != sorted(want):
+            raise DetectorError(f"{DETECTION_FILE}: outputs {self._det.output_shapes}, expected {want}")
+        self._reg_first = self._det.output_shapes[0] == want[0]
+        self._lm = _Tflite(root / LANDMARK_FILE, num_threads, (1, LANDMARK_INPUT, LANDMARK_INPUT, 3)) \
+            if landmarks else None
+        if self._lm is not None and self._lm.output_shapes[:2] != [(1, 195), (1, 1)]:
+            raise DetectorError(f"{LANDMARK_FILE}: outputs {self._lm.output_shapes[:2]}, expected [(1, 195), (1, 1)]")
+        self._anchors = ssd_anchors(POSE_DETECTION_ANCHORS)
+        self.score_threshold = float(score_threshold)
+        self.max_people = int(max_people)
+        self.nms_iou = float(nms_iou)
+
+    def detect_rois(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the person detector alone.
+
+        Returns:
+            scores ``(K,) float32`` best first and keypoints ``(K, 4, 2) float32`` in image pixels
+            (mid-hip, full-body point, mid-shoulder, upper-body point).
+        """
+        rgb = check_rgb(rgb)
+        sq, lb = letterbox(rgb, DETECTOR_INPUT, pad_value=0)
+        x = sq.astype(np.float32)[None] / 127.5 - 1.0
+        outs = self._det.run(x)
+        raw, logits = (outs[0], outs[1]) if self._reg_first else (outs[1], outs[0])
+        scores = decode_scores(logits, POSE_DETECTION_DECODE)
+        keep = scores >= self.score_threshold
+        if not np.any(keep):
+            return np.zeros((0,), np.float32), np.zeros((0, 4, 2), np.float32)
+        boxes, kps = decode_boxes(raw.reshape(-1, 12)[keep], self._anchors[keep], POSE_DETECTION_DECODE)
+        _, s, kp = weighted_nms(boxes, scores[keep], kps.reshape(len(kps), -1), self.nms_iou)
+        kp_img = lb.to_image(kp * DETECTOR_INPUT).reshape(-1, 4, 2)
+        return s[: self.max_people], kp_img[: self.max_people]
+
+    def _landmarks(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[float, np.ndarray]:
+        """Landmark model on one ROI: (pose flag, ``(33, 4)`` x px, y px, visibility, presence) in image coords."""
+        n = LANDMARK_INPUT
+        to_img = roi.astype(np.float64).copy()
+        to_img[:, :2] /= n  # crop pixel -> unit square -> image
+        crop = cv2.warpAffine(rgb, to_img, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        outs = self._lm.run(crop.astype(np.float32)[None] / 255.0)
+        flag = float(np.asarray(outs[1]).reshape(-1)[0])
+        lm = np.asarray(outs[0], np.float32).reshape(39, 5)[:33]
+        xy = _apply(roi, lm[:, :2] / n)
+        return flag, np.concatenate([xy, _sigmoid(lm[:, 3:5])], axis=1).astype(np.float32)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """People in ``rgb (H, W, 3) uint8``, best score first; with landmarks, boxes hug the 33 landmarks."""
+        rgb = check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        scores, kps = self.detect_rois(rgb)
+        boxes, out_scores, keypoints = [], [], []
+        for score, kp in zip(scores, kps):
+            roi = roi_from_keypoints(kp[0], kp[1])
+            if self._lm is None:
+                corners = _apply(roi_from_keypoints(kp[0], kp[1], scale=1.0),
+                                 np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.float32))
+                boxes.append([*corners.min(0), *corners.max(0)])
+                keypoints.append(None)
+            else:
+                flag, lm = self._landmarks(rgb, roi)
+                if flag < 0.5:
+                    continue
+                lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
+                margin = 0.08 * (hi - lo)
+                boxes.append([*(lo - margin), *(hi + margin)])
+                keypoints.append(np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1))
+            out_scores.append(float(score))
+        if not boxes:
+            return []
+        b = clip_boxes(np.asarray(boxes, np.float32), w, h)
+        keep = [i for i in nms(b, np.asarray(out_scores), 0.6) if b[i, 2] > b[i, 0] and b[i, 3] > b[i, 1]]
+        return [Detection(b[i], out_scores[i], keypoints[i]) for i in keep]
