@@ -1,6 +1,8 @@
 """Building and reading ROS messages from the cores' numpy results (rclpy glue, no logic)."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point
@@ -45,10 +47,30 @@ def human_msg(header: Header, person_id: int, joints: np.ndarray, confidence: np
     return msg
 
 
-def humans_from_msg(msg: HumanPose3DArray, limit: int | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """[(id, joints (J, 3), confidence (J,))] from a pose array message (its first ``limit`` people)."""
+def pose_array_count(data: bytes) -> int:
+    """Number of people in a serialized (CDR) HumanPose3DArray, read without deserializing it.
+
+    Layout: 4-byte encapsulation (byte 1: 0/1 = big/little endian), header.stamp (int32 sec, uint32 nanosec),
+    header.frame_id (uint32 length incl. NUL, bytes), padding to 4, uint32 length of ``humans``.
+
+    Raises:
+        ValueError: the buffer is too short for that layout.
+    """
+    order = "<" if len(data) > 1 and data[1] & 1 else ">"
+    if len(data) < 16:
+        raise ValueError(f"serialized pose array of {len(data)} bytes is too short")
+    (n_frame,) = struct.unpack_from(order + "I", data, 12)
+    off = 16 + n_frame
+    off = 4 + ((off - 4 + 3) // 4) * 4     # CDR aligns relative to the end of the encapsulation header
+    if off + 4 > len(data):
+        raise ValueError(f"serialized pose array of {len(data)} bytes is truncated (frame_id of {n_frame} bytes)")
+    return struct.unpack_from(order + "I", data, off)[0]
+
+
+def humans_from_msg(msg: HumanPose3DArray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """[(id, joints (J, 3), confidence (J,))] from a pose array message."""
     out = []
-    for h in msg.humans[:limit]:
+    for h in msg.humans:
         j = np.array([[p.x, p.y, p.z] for p in h.joints], float).reshape(-1, 3)
         c = np.asarray(h.confidence, float)
         if c.shape[0] != j.shape[0] or len(h.joint_names) not in (0, j.shape[0]):

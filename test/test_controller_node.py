@@ -135,3 +135,91 @@ def test_arm_mode_publishes_a_speed_fraction(tmp_path):
     finally:
         d.close()
         stop_process(proc)
+
+
+def test_two_safety_resets_with_different_outcomes_keep_the_node_alive(vehicle):
+    d = vehicle
+    assert d.set_parameters({"latch_stop": True})[0].successful
+    try:
+        d.position = (0.5, 0.0)
+        assert d.wait_state("STOP", 0.0)
+        d.pub_reset.publish(d.Empty())          # refused: the person is still inside the stop zone
+        d.spin_for(0.3)
+        d.position = (6.0, 0.0)
+        d.spin_for(0.6)
+        d.pub_reset.publish(d.Empty())          # accepted: the cause is gone (another outcome, another severity)
+        assert d.wait_state("NORMAL", 1.0, timeout=5.0), d.latest()
+        n = len(d.status)
+        d.pub_reset.publish(d.Empty())          # and once more, with nothing latched
+        assert d.spin_until(lambda: len(d.status) > n + 20, 3.0), "controller stopped publishing after resets"
+    finally:
+        assert d.set_parameters({"latch_stop": False})[0].successful
+
+
+@pytest.mark.parametrize("component", ["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"])
+def test_a_non_finite_cmd_vel_component_stops_and_zeroes_cmd_vel_out(vehicle, component):
+    d = vehicle
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+    d.cmd_fault = (component, float("inf"))
+    try:
+        assert d.wait_state("FAULT", 0.0, zone="invalid_cmd", timeout=3.0), d.latest()
+        n = len(d.cmd_out)
+        assert d.spin_until(lambda: len(d.cmd_out) > n + 5, 3.0), "cmd_vel_out not published during FAULT"
+        for _, m in d.cmd_out[n:]:
+            twist = (m.linear.x, m.linear.y, m.linear.z, m.angular.x, m.angular.y, m.angular.z)
+            assert twist == (0.0,) * 6, twist
+    finally:
+        d.cmd_fault = None
+    assert d.wait_state("NORMAL", 1.0)
+
+
+def test_cmd_vel_out_keeps_being_published_as_zero_in_every_fault(vehicle):
+    d = vehicle
+    assert d.wait_state("NORMAL", 1.0)
+    d.mode = "not_ok"                          # perception reports a fault
+    try:
+        assert d.wait_state("FAULT", 0.0, zone="perception_fault", timeout=3.0), d.latest()
+        n = len(d.cmd_out)
+        assert d.spin_until(lambda: len(d.cmd_out) > n + 10, 3.0), "cmd_vel_out not published in FAULT"
+        assert all(m.linear.x == 0.0 for _, m in d.cmd_out[n:])
+    finally:
+        d.mode = "ok"
+    assert d.wait_state("NORMAL", 1.0)
+
+
+def test_a_stale_cmd_vel_in_times_out_to_zero(vehicle):
+    d = vehicle
+    d.position = (6.0, 0.0)
+    assert d.wait_state("NORMAL", 1.0)
+    assert last_cmd(d) == pytest.approx(1.0)
+    d.cmd_silent = True                        # the last cmd_vel_in (1 m/s) stands; cmd_vel_timeout is 0.5 s
+    try:
+        d.spin_for(1.0)
+        assert d.latest().state_name == "NORMAL"   # nothing unsafe: just no fresh command
+        assert last_cmd(d) == 0.0
+    finally:
+        d.cmd_silent = False
+    assert d.spin_until(lambda: d.cmd_out and d.cmd_out[-1][1].linear.x == pytest.approx(1.0), 3.0)
+
+
+def test_thousands_of_people_are_refused_as_a_fault_and_the_node_keeps_cycling(vehicle):
+    from pose_estimation_ros.tools.fault_injection import pose_array
+    import time
+    import numpy as np
+    d = vehicle
+    assert d.wait_state("NORMAL", 1.0)
+    joints = d.people()[0][1]
+    flood = pose_array(0, [(k, joints, np.full(24, 0.9)) for k in range(3000)])    # takes a while to build
+    d.mode = "silent"
+    try:
+        flood.header.stamp.sec, flood.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+        n = len(d.status)
+        d.pub_poses.publish(flood)
+        assert d.spin_until(lambda: any(m.zone == "invalid" and "3000 people" in m.reason
+                                        for _, m in d.status[n:]), 5.0), d.latest()
+        k = len(d.status)
+        assert d.spin_until(lambda: len(d.status) > k + 10, 3.0)
+    finally:
+        d.mode = "ok"
+    assert d.wait_state("NORMAL", 1.0)

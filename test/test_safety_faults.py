@@ -169,3 +169,15 @@ def test_every_twist_component_is_checked(axis, bad):
     cmd[axis] = bad
     d = m.step(10.23, tuple(cmd))
     assert (d.state, d.zone, d.speed_fraction) == (State.FAULT, "invalid_cmd", 0.0)
+
+
+def test_pose_array_count_reads_the_number_of_people_without_deserializing():
+    from rclpy.serialization import serialize_message
+
+    from pose_estimation_ros.ros_conversions import pose_array_count
+    from pose_estimation_ros.tools.fault_injection import pose_array
+    for n, frame in [(0, ""), (3, "cam"), (7, "camera_optical_frame"), (2, "abcd")]:
+        msg = pose_array(123, [(k, FAR, np.ones(24)) for k in range(n)], frame_id=frame)
+        assert pose_array_count(serialize_message(msg)) == n
+    with pytest.raises(ValueError, match="too short"):
+        pose_array_count(b"\x00\x01\x00\x00")

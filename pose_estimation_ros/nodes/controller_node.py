@@ -36,7 +36,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
 
-from ..ros_conversions import humans_from_msg, stamp_to_ns
+from rclpy.serialization import deserialize_message
+
+from ..ros_conversions import humans_from_msg, pose_array_count, stamp_to_ns
 from ..ros_params import declare
 from ..safety import (SafetyConfig, SafetyMonitor, State, apply_params, load_yaml, param_specs, quaternion_to_matrix,
                       validate)
@@ -133,7 +135,9 @@ class ControllerNode(Node):
         self.pub_status = self.create_publisher(SafetyStatus, "safety_status", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "safety_markers", 1)
-        self.create_subscription(HumanPose3DArray, "poses", self._on_poses, 10)
+        # Raw subscription: the size of a message is checked before rclpy turns it into Python objects (thousands
+        # of people take seconds to deserialize, with the last command standing meanwhile).
+        self.create_subscription(HumanPose3DArray, "poses", self._on_poses_raw, 10, raw=True)
         if self.vehicle:
             self.create_subscription(Twist, "cmd_vel_in", self._on_cmd, 10)
         self.create_subscription(Empty, "safety_reset", self._on_reset, 10)
@@ -233,14 +237,27 @@ class ControllerNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _on_poses_raw(self, data: bytes) -> None:
+        """Count the people before deserializing: a flood is refused (FAULT) for the cost of reading 4 bytes."""
+        now = self._now()
+        try:
+            count = pose_array_count(data)
+        except ValueError as e:
+            self.monitor.on_poses(now, now, [], ok=False, status=f"undecodable pose message: {e}")
+        else:
+            if count <= self.monitor.cfg.max_people:
+                self._on_poses(deserialize_message(data, HumanPose3DArray))
+                return
+            self.monitor.on_poses(now, now, [], count=count)
+        self._wd_timer.reset()
+        self._cycle()
+
     def _on_poses(self, msg: HumanPose3DArray) -> None:
         if msg.header.frame_id != self.camera_frame:
             self.camera_frame = msg.header.frame_id
             self._update_tf()
-        # Convert at most max_people + 1 people: a flood is a FAULT, and costs no more than that to refuse.
-        limit = self.monitor.cfg.max_people + 1
-        self.monitor.on_poses(self._now(), stamp_to_ns(msg.header.stamp) * 1e-9, humans_from_msg(msg, limit),
-                              ok=msg.ok, status=msg.status, count=len(msg.humans))
+        self.monitor.on_poses(self._now(), stamp_to_ns(msg.header.stamp) * 1e-9, humans_from_msg(msg),
+                              ok=msg.ok, status=msg.status)
         self._wd_timer.reset()
         self._cycle()   # react to fresh data at once, not one timer period later
 

@@ -75,11 +75,12 @@ class PoseDriver:
         from visualization_msgs.msg import MarkerArray
 
         from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
-        if not rclpy.ok():
-            rclpy.init()
+        # A context of its own: closing one driver never shuts down another one's (or the caller's) rclpy.
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
         self.cfg = cfg
-        self.node = Node(name, namespace=namespace)
-        self.executor = SingleThreadedExecutor()
+        self.node = Node(name, namespace=namespace, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.status: list[tuple[float, object]] = []
         self.cmd_out: list[tuple[float, object]] = []
@@ -103,6 +104,8 @@ class PoseDriver:
         self.mode = "ok"                 # ok | silent | stale | future | nan | not_ok | malformed
         self.cmd_speed = cmd_speed
         self.cmd_nan = False
+        self.cmd_fault: tuple[str, float] | None = None    # e.g. ("angular.x", inf): one bad twist component
+        self.cmd_silent = False                             # stop publishing cmd_vel_in
         self.last_publish = 0.0
         n.create_timer(1.0 / pose_rate, self.publish_pose)
         n.create_timer(0.05, self.publish_cmd)
@@ -131,8 +134,13 @@ class PoseDriver:
         self.last_publish = time.monotonic()
 
     def publish_cmd(self) -> None:
+        if self.cmd_silent:
+            return
         t = self.Twist()
         t.linear.x = math.nan if self.cmd_nan else self.cmd_speed
+        if self.cmd_fault is not None:
+            part, axis = self.cmd_fault[0].split(".")
+            setattr(getattr(t, part), axis, self.cmd_fault[1])
         self.pub_cmd.publish(t)
 
     def spin_until(self, predicate, timeout: float) -> bool:
@@ -164,10 +172,9 @@ class PoseDriver:
         return self.spin_until(ok, timeout)
 
     def close(self) -> None:
-        import rclpy
         self.executor.shutdown()
         self.node.destroy_node()
-        rclpy.try_shutdown()
+        self.context.try_shutdown()
 
 
 FAULTS = [
