@@ -65,4 +65,5 @@ if ! "$VENV/bin/python" -m pose_estimation_ros.tools.check_models models >/dev/n
        "a model without trained weights is exported seeded and marked untrained)"
   "$VENV/bin/python" -m training.export --out models --missing-only
 fi
+VENV=$VENV "$ROOT/scripts/setup_detector.sh"  # BlazePose person-detector models (issue 14)
 echo "[setup] ready: $VENV"
