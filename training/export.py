@@ -52,6 +52,7 @@ from pose_estimation_ros.perception.metadata import body_model_of, normalize_bod
 from training.body.base import BodyModel
 from training.models.posebert import PoseBERT
 from training.onnx_utils import onnx_export, set_output_shapes
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 from training.models.spin import PerFrameRegressor, mean_pose6d
 
 PER_FRAME_FILE = "mocap_spin.onnx"
@@ -108,10 +109,29 @@ def checkpoint_body(ckpt: str | Path | None) -> str | None:
     return None
 
 
-def build_per_frame(backbone: str = "resnet18", seed: int = 0, ckpt: str | Path | None = None,
+def build_per_frame(backbone: str | None = "resnet18", seed: int = 0, ckpt: str | Path | None = None,
                     body: BodyModel | None = None, **kwargs: Any) -> PerFrameRegressor:
-    """Seeded per-frame model in eval mode with ``body`` (default skeleton), optionally loaded from ``ckpt``."""
+    """Seeded per-frame model in eval mode with ``body`` (default skeleton), optionally loaded from ``ckpt``.
+
+    A MoCap-SPIN training checkpoint (``training.spin.train``: with ``model_config``) defines the
+    architecture (backbone, iterations, hidden); ``backbone`` must then be None or the same.
+    """
     torch.manual_seed(seed)
+    state = _temporal_ckpt(ckpt) if ckpt is not None else {}
+    if "model_config" in state and "backbone" in state["model_config"]:
+        from training.spin.checkpoint import build_model
+
+        mc = state["model_config"]
+        if backbone is not None and backbone != mc["backbone"]:
+            raise ValueError(f"{ckpt}: a '{mc['backbone']}' checkpoint, but --backbone {backbone} was asked for")
+        if body is not None and body.name != mc.get("body_model"):
+            raise ValueError(f"{ckpt}: trained with the '{mc.get('body_model')}' body, not '{body.name}'")
+        model = build_model(mc, body, load_backbone_weights=False)
+        model.load_state_dict(state["model"])
+        model.input_size = int(mc.get("input_size", 224))
+        model.cpu_hours = float(state.get("cpu_hours", 0.0))
+        return model.eval()
+    backbone = backbone or DEFAULT_BACKBONE
     model = PerFrameRegressor(backbone=backbone, body=body, **kwargs)
     if ckpt is not None:
         load_checkpoint(model, ckpt)
@@ -166,6 +186,19 @@ def export_per_frame(model: PerFrameRegressor, path: str | Path, input_size: int
     return path
 
 
+def fp16_rounded(model: nn.Module, min_elements: int = 16) -> nn.Module:
+    """A copy of ``model`` whose float32 parameters and buffers (>= ``min_elements`` values) are rounded
+    to float16 and back: what :func:`training.spin.onnx_fp16.convert_weights_to_fp16` stores."""
+    import copy
+
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for t in list(m.parameters()) + list(m.buffers()):
+            if t.dtype == torch.float32 and t.numel() >= min_elements:
+                t.copy_(t.half().float())
+    return m
+
+
 def temporal_example_inputs(model: PoseBERT, batch: int = 1,
                             seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Plausible random PoseBERT inputs: mean pose + noise, random betas, some invalid frames."""
@@ -212,7 +245,9 @@ def per_frame_metadata(model: PerFrameRegressor, input_size: int, opset: int, se
         num_betas=model.num_betas, input_size=[input_size, input_size],
         normalization=model_meta.Normalization(),
         architecture={"type": "spin", "backbone": model.backbone_name, "iterations": model.iterations,
-                      "hidden": model.fc2.out_features, "body_model": model.body.name},
+                      "hidden": model.fc2.out_features, "body_model": model.body.name,
+                      **({"cpu_hours": round(model.cpu_hours, 3)} if hasattr(model, "cpu_hours") else {}),
+                      **({"weights": "fp16 storage, fp32 compute"} if getattr(model, "fp16_weights", False) else {})},
         created_by=_created_by())
 
 
@@ -269,8 +304,13 @@ def _usable(path: Path, kind: str, body: BodyModel | None = None) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
-    p.add_argument("--input-size", type=int, default=224, help="square input size H=W")
+    p.add_argument("--backbone", default=None, choices=sorted(BACKBONES),
+                   help=f"per-frame backbone (default: the checkpoint's, else {DEFAULT_BACKBONE})")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="square per-frame input size H=W (default: the checkpoint's, else 160)")
+    p.add_argument("--fp16", action="store_true",
+                   help="store the per-frame weights as float16 (fp32 compute; the fp32 file is kept as "
+                        "mocap_spin_fp32.onnx)")
     p.add_argument("--window", type=int, default=16, help="PoseBERT window length T")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-frame-ckpt", default=None)
@@ -318,8 +358,17 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
              f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
         spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt, body=body)
+        a.input_size = a.input_size or getattr(spin, "input_size", 160)
         t0 = time.perf_counter()
         spin_path = export_per_frame(spin, out / PER_FRAME_FILE, a.input_size, a.opset)
+        if a.fp16:
+            from training.spin.onnx_fp16 import convert_weights_to_fp16
+
+            fp32 = spin_path.with_name(spin_path.stem + "_fp32.onnx")
+            spin_path.replace(fp32)
+            model_meta.write_metadata(fp32, per_frame_metadata(spin, a.input_size, a.opset, a.seed, a.per_frame_ckpt))
+            convert_weights_to_fp16(fp32, spin_path)
+            spin.fp16_weights = True
         meta = model_meta.write_metadata(
             spin_path, per_frame_metadata(spin, a.input_size, a.opset, a.seed, a.per_frame_ckpt))
         _log(f"wrote {spin_path} ({spin_path.stat().st_size / 1e6:.1f} MB) and {meta.name} "
@@ -327,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         checks.append((spin, spin_path,
                        {model_meta.PER_FRAME_INPUT: torch.randn(2, 3, a.input_size, a.input_size, generator=g)},
                        model_meta.PER_FRAME_OUTPUTS))
+        if a.fp16:   # the fp16 file against the model with the same rounded weights; the fp32 file as usual
+            checks[-1] = (fp16_rounded(spin), *checks[-1][1:])
+            checks.append((spin, fp32, checks[-1][2], model_meta.PER_FRAME_OUTPUTS))
 
     arch = {"num_layers": a.temporal_layers, "dim": a.temporal_dim, "heads": a.temporal_heads,
             "ffn_dim": a.temporal_ffn}

@@ -1,0 +1,87 @@
+"""MoCap-SPIN checkpoints: building the model from its config and loading a trained one with checks.
+
+A checkpoint (``runs/<name>/ckpt_last.pt`` / ``ckpt_best.pt``) is a dict with ``model`` (state dict,
+no body: :func:`~training.models.spin.attach_body`), ``model_config`` (:class:`ModelConfig` as a
+dict), ``config`` (the whole run), ``body_model``, ``backbone``, ``input_size``, ``training_data``
+(free text for the exported metadata), ``cpu_hours``, ``step``, ``metrics`` and, in ``ckpt_last.pt``,
+optimizer / scheduler / RNG states for resuming. ``training.export --per-frame-ckpt`` reads it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.body.base import BodyModel
+from training.models.spin import PerFrameRegressor
+from training.spin.config import ModelConfig
+
+__all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch"]
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint made for another backbone / body / input size than asked for."""
+
+
+def _config(mcfg: ModelConfig | dict[str, Any]) -> ModelConfig:
+    if isinstance(mcfg, dict):
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        mcfg = ModelConfig(**{k: v for k, v in mcfg.items() if k in known})
+    return mcfg
+
+
+def build_body(mcfg: ModelConfig | dict[str, Any]) -> BodyModel:
+    """The body model named by the config (the one the renderer poses and PoseBERT uses)."""
+    from training.body.registry import make_body_model
+
+    mcfg = _config(mcfg)
+    if mcfg.body_model == "smpl":
+        return make_body_model("smpl", model_path=mcfg.smpl_model_path or None)
+    return make_body_model(mcfg.body_model)
+
+
+def build_model(mcfg: ModelConfig | dict[str, Any], body: BodyModel | None = None,
+                load_backbone_weights: bool = True) -> PerFrameRegressor:
+    """:class:`PerFrameRegressor` from a :class:`ModelConfig` (its backbone weights file loaded when set)."""
+    mcfg = _config(mcfg)
+    body = body if body is not None else build_body(mcfg)
+    if body.name != mcfg.body_model:
+        raise CheckpointMismatch(f"the model config says body_model '{mcfg.body_model}', got a '{body.name}' body")
+    return PerFrameRegressor(mcfg.backbone, iterations=mcfg.iterations, hidden=mcfg.hidden, dropout=mcfg.dropout,
+                             body=body, backbone_weights=(mcfg.backbone_weights or None) if load_backbone_weights
+                             else None)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict. Raises ``FileNotFoundError`` / ``ValueError`` (not a MoCap-SPIN checkpoint)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path}: no such file")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
+        raise ValueError(f"{path}: not a MoCap-SPIN training checkpoint (needs 'model' and 'model_config')")
+    return ckpt
+
+
+def check_compatible(ckpt: dict[str, Any], mcfg: ModelConfig, source: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointMismatch` naming every architecture field (backbone, body, input size,
+    iterations, hidden) where the checkpoint differs from ``mcfg``."""
+    have = _config(ckpt["model_config"])
+    diffs = [f"{k}: checkpoint '{getattr(have, k)}' vs config '{getattr(mcfg, k)}'"
+             for k in ("backbone", "body_model", "input_size", "iterations", "hidden")
+             if getattr(have, k) != getattr(mcfg, k)]
+    if diffs:
+        raise CheckpointMismatch(f"{source} was trained for another model: " + "; ".join(diffs))
+
+
+def load_model(path: str | Path, mcfg: ModelConfig | None = None,
+               body: BodyModel | None = None) -> tuple[PerFrameRegressor, dict[str, Any]]:
+    """(model in eval mode, checkpoint) from ``path``; with ``mcfg`` the checkpoint must match it."""
+    ckpt = read_checkpoint(path)
+    if mcfg is not None:
+        check_compatible(ckpt, mcfg, str(path))
+    model = build_model(ckpt["model_config"], body, load_backbone_weights=False)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt

@@ -1,0 +1,250 @@
+"""Samples for MoCap-SPIN: the mocap renderings, real (or stand-in real) crops, mixed batches.
+
+Every source yields the same per-sample dict (:func:`standardize`): ``image`` uint8 (S, S, 3) RGB,
+``joints2d`` (24, 2) crop px, ``visibility`` (24,), ``joints3d`` (24, 3) m, ``rotmats`` (24, 3, 3),
+``shape`` (NS,), ``has_3d`` / ``has_pose`` / ``has_shape`` bool, ``real`` bool (True for real or
+stand-in real samples).
+
+Sources (:data:`SYNTHETIC_SOURCES`): ``render`` (``training.render``'s on-the-fly ``RenderDataset``
+over the imported motion capture, split by subject), ``shards`` (pre-rendered ``.npz`` shards),
+``stick`` (:class:`StickFigureDataset`: procedural stick figures, for tests and smoke runs).
+
+Mixed batches (:class:`MixedBatchSampler`): exactly ``round(ratio * B)`` synthetic samples and the rest
+real in every batch, over a ``ConcatDataset([synthetic, real])``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset, Sampler
+
+from pose_estimation_ros import skeleton
+from training.spin.config import SpinConfig, check_ratio
+
+__all__ = ["standardize", "collate", "images_to_input", "StickFigureDataset", "ShardDataset", "MixedBatchSampler",
+           "make_synthetic", "make_real", "SYNTHETIC_SOURCES", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BONES = [(j, p) for j, p in enumerate(skeleton.PARENTS) if p >= 0]
+
+
+def standardize(sample: dict[str, Any], num_shape: int, real: bool | None = None) -> dict[str, torch.Tensor]:
+    """A renderer / real / shard sample as the training dict (module docstring); missing labels are
+    filled with neutral values and flagged absent."""
+    def t(x, dtype=torch.float32):
+        return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+    img = sample["image"]
+    img = img if isinstance(img, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(img))
+    out = {"image": img.to(torch.uint8), "joints2d": t(sample["joints2d"]),
+           "visibility": t(sample.get("visibility", np.ones(24))),
+           "joints3d": t(sample.get("joints3d", np.zeros((24, 3)))),
+           "rotmats": t(sample.get("rotmats", np.tile(np.eye(3), (24, 1, 1))))}
+    shape = sample.get("shape")
+    has_shape = shape is not None and int(np.asarray(shape).shape[-1]) == num_shape
+    out["shape"] = t(shape) if has_shape else torch.zeros(num_shape)
+    out["has_shape"] = torch.tensor(bool(sample.get("has_shape", has_shape)))
+    out["has_3d"] = torch.tensor(bool(sample.get("has_3d", "joints3d" in sample)))
+    out["has_pose"] = torch.tensor(bool(sample.get("has_pose", "rotmats" in sample)))
+    is_real = bool(sample.get("real", False)) if real is None else real
+    out["real"] = torch.tensor(is_real)
+    return out
+
+
+def collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+
+
+def images_to_input(images: torch.Tensor) -> torch.Tensor:
+    """(B, S, S, 3) uint8 RGB -> (B, 3, S, S) float32 ``(x / 255 - mean) / std`` (the runtime's
+    :class:`~pose_estimation_ros.perception.metadata.Normalization`)."""
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
+    return (x - mean) / std
+
+
+class _Standardized(Dataset):
+    def __init__(self, ds: Dataset, num_shape: int, real: bool) -> None:
+        self.ds, self.num_shape, self.real = ds, num_shape, real
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return standardize(self.ds[i], self.num_shape, self.real)
+
+
+class StickFigureDataset(Dataset):
+    """Procedural images: the body's joints in a random pose drawn as coloured limbs on a plain background.
+
+    Poses: the mean pose with per-joint random rotations (``pose_std_deg``) and a random global yaw;
+    camera at 3-6 m, crop around the projected joints. Deterministic per index (``seed``). A stand-in
+    for renders in tests and smoke runs (``data.source: stick``), never a benchmark.
+    """
+
+    def __init__(self, body, size: int = 64, length: int = 1000, seed: int = 0, pose_std_deg: float = 20.0,
+                 palette: int = 0) -> None:
+        self.body, self.size, self.length, self.seed = body, size, length, seed
+        self.pose_std, self.palette = math.radians(pose_std_deg), palette
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import cv2
+        import roma
+
+        from training.models.spin import mean_pose6d
+        from training.geometry.rotations import rot6d_to_rotmat
+
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        rot = rot6d_to_rotmat(mean_pose6d())
+        noise = roma.rotvec_to_rotmat(self.pose_std * torch.randn(24, 3, generator=g))
+        yaw = roma.rotvec_to_rotmat(torch.tensor([0.0, float(torch.rand(1, generator=g)) * 2 * math.pi, 0.0]))
+        rot = rot @ noise
+        rot[0] = rot6d_to_rotmat(mean_pose6d())[0] @ yaw
+        shape = 0.3 * torch.randn(1, self.body.num_shape, generator=g)
+        with torch.no_grad():
+            joints = self.body.joints(rot[None], shape)[0]                   # root-relative, camera frame
+        z = 3.0 + 3.0 * float(torch.rand(1, generator=g))
+        cam = joints + torch.tensor([0.0, 0.0, z])
+        f = 500.0
+        uv = f * cam[:, :2] / cam[:, 2:]
+        lo, hi = uv.min(0).values, uv.max(0).values
+        box = 1.25 * float((hi - lo).max())
+        ctr = (lo + hi) / 2 + (torch.rand(2, generator=g) - 0.5) * 0.1 * box
+        uv_crop = (uv - ctr) * (self.size / box) + self.size / 2
+        rng = np.random.default_rng(self.seed * 7919 + i)
+        img = np.full((self.size, self.size, 3), rng.integers(0, 255, 3), np.uint8)
+        order = np.argsort(-cam[:, 2].numpy())                              # far limbs first
+        for j in order:
+            p = skeleton.PARENTS[j]
+            if p < 0:
+                continue
+            colour = tuple(int(c) for c in ((37 * j + 80 * self.palette) % 255, (91 * j) % 255, (153 * j) % 255))
+            a, b = uv_crop[j].numpy(), uv_crop[p].numpy()
+            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), colour, max(1, self.size // 24))
+        return {"image": img, "joints2d": uv_crop.numpy(), "visibility": np.ones(24, np.float32),
+                "joints3d": cam.numpy(), "rotmats": rot.numpy(), "shape": shape[0].numpy()}
+
+
+class ShardDataset(Dataset):
+    """Pre-rendered samples: ``*.npz`` shards holding the sample arrays with a leading N axis
+    (``image`` (N, S, S, 3) uint8, ``joints2d``, ``visibility``, ``joints3d``, ``rotmats``, ``shape``)."""
+
+    KEYS = ("image", "joints2d", "joints3d", "rotmats")
+
+    def __init__(self, dirs: list[str], rank: int = 0, world: int = 1) -> None:
+        files = sorted(f for d in dirs for f in Path(d).glob("*.npz"))
+        if not files:
+            raise FileNotFoundError(f"no *.npz shards in {dirs}")
+        files = files[rank::world] or files           # shards split across DDP ranks
+        self.arrays: dict[str, list[np.ndarray]] = {}
+        for f in files:
+            with np.load(f) as z:
+                for k in self.KEYS:
+                    if k not in z.files:
+                        raise ValueError(f"{f}: missing key '{k}' (a shard needs {', '.join(self.KEYS)})")
+                for k in z.files:
+                    self.arrays.setdefault(k, []).append(z[k])
+        self.data = {k: np.concatenate(v) for k, v in self.arrays.items()}
+        self.n = len(self.data["image"])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {k: v[i] for k, v in self.data.items()}
+
+
+class MixedBatchSampler(Sampler[list[int]]):
+    """Batches over ``ConcatDataset([synthetic, real])`` with exactly ``round(ratio * B)`` synthetic indices.
+
+    Args:
+        n_synthetic, n_real: sizes of the two datasets (indices ``[0, n_synthetic)`` are synthetic).
+        batch_size: B.
+        ratio: synthetic fraction in [0, 1] (``ValueError`` otherwise).
+        steps: number of batches per pass.
+        seed: sampling seed (give each DDP rank its own).
+    """
+
+    def __init__(self, n_synthetic: int, n_real: int, batch_size: int, ratio: float, steps: int, seed: int = 0) -> None:
+        self.ratio = check_ratio(ratio)
+        self.n_syn = int(round(self.ratio * batch_size))
+        self.n_real = batch_size - self.n_syn
+        if self.n_syn and n_synthetic == 0:
+            raise ValueError(f"synthetic ratio {ratio:g} needs synthetic samples, the synthetic set is empty")
+        if self.n_real and n_real == 0:
+            raise ValueError(f"synthetic ratio {ratio:g} needs real samples, the real set is empty")
+        self.sizes, self.steps, self.seed, self.epoch = (n_synthetic, n_real), steps, seed, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        ns, nr = self.sizes
+        for _ in range(self.steps):
+            syn = torch.randint(0, max(ns, 1), (self.n_syn,), generator=g).tolist()
+            real = (ns + torch.randint(0, max(nr, 1), (self.n_real,), generator=g)).tolist()
+            yield syn + real
+
+
+SYNTHETIC_SOURCES = ("render", "shards", "stick")
+
+
+def _render_dataset(cfg: SpinConfig, subjects: list[str], split: str, extra: dict[str, Any], length: int,
+                    seed: int) -> Dataset:
+    """``training.render``'s dataset over the imported mocap of ``subjects`` (``RenderDataset(**kwargs)``)."""
+    from training.spin import render_source
+
+    return render_source.make_render_dataset(cfg, subjects, split, extra, length, seed)
+
+
+def make_synthetic(cfg: SpinConfig, body, split: str = "train", rank: int = 0, world: int = 1,
+                   length: int | None = None) -> Dataset:
+    """The mocap renderings of ``split`` (train / val / test subjects), standardised."""
+    d = cfg.data
+    subjects = {"train": d.train_subjects, "val": d.val_subjects, "test": d.test_subjects}[split]
+    n = length or (d.samples_per_epoch if split == "train" else d.val_samples)
+    seed = cfg.train.seed + 1000 * rank + {"train": 0, "val": 17, "test": 29}[split]
+    if d.source == "stick":
+        ds: Dataset = StickFigureDataset(body, cfg.model.input_size, n, seed)
+    elif d.source == "shards":
+        ds = ShardDataset([str(Path(p) / split) if (Path(p) / split).is_dir() else p for p in d.shard_dirs],
+                          rank, world)
+    else:
+        ds = _render_dataset(cfg, subjects, split, dict(d.render), n, seed)
+    return _Standardized(ds, body.num_shape, real=False)
+
+
+def make_real(cfg: SpinConfig, body, split: str = "train", rank: int = 0, length: int | None = None) -> Dataset | None:
+    """The real set: the user's datasets (``data.real``), else the stand-in appearance domain, else None."""
+    d = cfg.data
+    if d.real:
+        from training.data.real import RealCropDataset, concat_annotations, load_real
+
+        ann = concat_annotations([load_real(e.get("format"), e["path"], e.get("image_root")) for e in d.real])
+        return _Standardized(RealCropDataset(ann, cfg.model.input_size, flip_prob=0.5 if split == "train" else 0.0,
+                                             scale_jitter=0.1 if split == "train" else 0.0, seed=cfg.train.seed + rank),
+                             body.num_shape, real=True)
+    if not d.standin_real:
+        return None
+    n = length or (d.samples_per_epoch if split == "train" else d.val_samples)
+    seed = cfg.train.seed + 1000 * rank + 500 + {"train": 0, "val": 17, "test": 29}[split]
+    if d.source == "stick":
+        return _Standardized(StickFigureDataset(body, cfg.model.input_size, n, seed, pose_std_deg=10.0, palette=1),
+                             body.num_shape, real=True)
+    subjects = d.standin_subjects if split == "train" else {"val": d.val_subjects, "test": d.test_subjects}[split]
+    return _Standardized(_render_dataset(cfg, subjects, split, {**d.render, **d.standin_render, "domain": "standin"},
+                                         n, seed), body.num_shape, real=True)
+
+
+def concat(synthetic: Dataset, real: Dataset | None) -> ConcatDataset:
+    return ConcatDataset([synthetic] + ([real] if real is not None else []))
