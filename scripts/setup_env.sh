@@ -66,4 +66,5 @@ if ! "$VENV/bin/python" -m pose_estimation_ros.tools.check_models models >/dev/n
   "$VENV/bin/python" -m training.export --out models --missing-only
 fi
 VENV=$VENV "$ROOT/scripts/setup_detector.sh"  # BlazePose person-detector models (issue 14)
+VENV="$VENV" "$ROOT/scripts/setup_gl.sh" || echo "[setup] WARNING: GL set-up failed (renderer only)" >&2
 echo "[setup] ready: $VENV"
