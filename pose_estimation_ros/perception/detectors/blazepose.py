@@ -85,6 +85,40 @@ def roi_from_keypoints(hip: np.ndarray, size_point: np.ndarray, scale: float = R
     return np.concatenate([a, t[:, None]], axis=1).astype(np.float32)
 
 
+def landmarks_box(xy: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """Person box ``(4,) float32`` xyxy from the 33 BlazePose landmarks ``(33, 2)`` px (not clipped).
+
+    The landmarks stop at the eyes, so the top is raised to the head top, estimated as half the nose-to-shoulder-
+    midpoint distance above the nose; then ``margin`` of the size on every side.
+    """
+    xy = np.asarray(xy, np.float32)
+    lo, hi = xy.min(0), xy.max(0)
+    neck = 0.5 * (xy[11] + xy[12])
+    lo[1] = min(lo[1], xy[0, 1] - 0.5 * float(np.linalg.norm(xy[0] - neck)))
+    m = margin * (hi - lo)
+    return np.concatenate([lo - m, hi + m]).astype(np.float32)
+
+
+def refine_from_heatmap(uv: np.ndarray, heatmap: np.ndarray, kernel: int = 7, min_conf: float = 0.5) -> np.ndarray:
+    """MediaPipe's RefineLandmarksFromHeatmapCalculator: landmarks ``uv (L, 2)`` in [0, 1] of the crop move to the
+    sigmoid-weighted mean cell of a ``kernel``-wide window of their heatmap ``(Hh, Wh, L)`` (raw logits) around them,
+    where its peak confidence reaches ``min_conf``."""
+    hh, wh = heatmap.shape[:2]
+    off = (kernel - 1) // 2
+    out = np.array(uv, np.float32, copy=True)
+    for i in range(out.shape[0]):
+        c, r = int(out[i, 0] * wh), int(out[i, 1] * hh)
+        if not (0 <= c < wh and 0 <= r < hh):
+            continue
+        r0, r1, c0, c1 = max(0, r - off), min(hh, r + off + 1), max(0, c - off), min(wh, c + off + 1)
+        conf = _sigmoid(heatmap[r0:r1, c0:c1, i])
+        total = float(conf.sum())
+        if conf.max() >= min_conf and total > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i] = [(cols * conf).sum() / wh / total, (rows * conf).sum() / hh / total]
+    return out
+
+
 def _apply(affine: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Apply a ``(2, 3)`` affine to points ``(N, 2)``."""
     return uv @ affine[:, :2].T + affine[:, 2]
@@ -155,7 +189,8 @@ class BlazePoseDetector:
         outs = self._lm.run(crop.astype(np.float32)[None] / 255.0)
         flag = float(np.asarray(outs[1]).reshape(-1)[0])
         lm = np.asarray(outs[0], np.float32).reshape(39, 5)[:33]
-        xy = _apply(roi, lm[:, :2] / n)
+        uv = refine_from_heatmap(lm[:, :2] / n, np.asarray(outs[3], np.float32)[0, :, :, :33])
+        xy = _apply(roi, uv)
         return flag, np.concatenate([xy, _sigmoid(lm[:, 3:5])], axis=1).astype(np.float32)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
@@ -175,9 +210,7 @@ class BlazePoseDetector:
                 flag, lm = self._landmarks(rgb, roi)
                 if flag < 0.5:
                     continue
-                lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
-                margin = 0.08 * (hi - lo)
-                boxes.append([*(lo - margin), *(hi + margin)])
+                boxes.append(landmarks_box(lm[:, :2]))
                 keypoints.append(np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1))
             out_scores.append(float(score))
         if not boxes:
