@@ -67,4 +67,5 @@ if ! "$VENV/bin/python" -m pose_estimation_ros.tools.check_models models >/dev/n
 fi
 VENV=$VENV "$ROOT/scripts/setup_detector.sh"  # BlazePose person-detector models (issue 14)
 VENV="$VENV" "$ROOT/scripts/setup_gl.sh" || echo "[setup] WARNING: GL set-up failed (renderer only)" >&2
+VENV="$VENV" "$ROOT/scripts/setup_hri.sh"  # hri_msgs + tf2_msgs for the REP-155 output (issue 14, optional)
 echo "[setup] ready: $VENV"

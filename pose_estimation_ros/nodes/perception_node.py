@@ -1,53 +1,50 @@
-"""Perception node: any image topic in, 3D human poses out.
+"""Perception node: any image topic in, every person's 3D pose out.
 
-Subscribes ``image`` (remap it, e.g. to a Gazebo bridge topic) and ``camera_info``; publishes ``poses``
-(pose_estimation_msgs/HumanPose3DArray stamped with the *image's* stamp), ``pose_markers``
-(visualization_msgs/MarkerArray skeletons for RViz) and ``perception_latency``
-(pose_estimation_msgs/PerceptionLatency). The work is done by :class:`PerceptionPipeline`.
+Subscribes ``image`` (sensor_msgs/Image; remap it, e.g. to a Gazebo bridge topic) or, with
+``image_transport: compressed``, ``image/compressed`` (sensor_msgs/CompressedImage, decoded with OpenCV),
+and ``camera_info``. Publishes ``poses`` (pose_estimation_msgs/HumanPose3DArray stamped with the stamp of
+the image the poses describe; ``ended_ids`` lists tracks that ended), ``pose_markers``
+(visualization_msgs/MarkerArray), ``perception_latency``, ``/diagnostics`` and, when ``hri_msgs`` is
+installed, the REP-155 body topics (``nodes/rep155.py``). The work is done by :class:`PerceptionPipeline`.
 """
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
+from collections import deque
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from pose_estimation_msgs.msg import HumanPose3DArray, PerceptionLatency
 
 from ..camera_model import Intrinsics
-from ..perception.codec import ImageEncodingError, msg_to_numpy, to_rgb8
+from ..perception.codec import ERROR_KINDS, ImageEncodingError, compressed_to_rgb8, msg_to_numpy, to_rgb8
+from ..perception.crop import CROP_MODES
+from ..perception.detect import DEFAULT_DETECTOR, DetectorError
 from ..perception.inference import PROVIDERS
+from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
-from ..perception.pipeline import PerceptionConfig, PerceptionPipeline, default_model_dir
-from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers, stamp_to_ns
+from ..perception.pipeline import PerceptionConfig, PerceptionPipeline
+from ..perception.window import StampError, stamp_fields_to_ns
+from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
 from .entry import run_node
+from .rep155 import Rep155Output
 
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-def resolve_model(value: str, default_name: str) -> str:
-    """'' -> the default model file; 'none' -> disabled (''); else the given path."""
-    if value.strip().lower() == "none":
-        return ""
-    if not value:
-        return str(default_model_dir() / default_name)
-    return str(Path(value).expanduser())
+# Kinds of rejected input, each rate-limited on its own (a fixed set: bounded bookkeeping).
+REJECT_KINDS = ERROR_KINDS + ("stamp",)
+REJECT_LOG_PERIOD_S = 2.0
 
 
 class PerceptionNode(Node):
     def __init__(self) -> None:
         super().__init__("perception")
-        per_frame = declare(self, "per_frame_model", "", "Per-frame ONNX model ('' = packaged mocap_spin.onnx).",
-                            read_only=True)
-        temporal = declare(self, "temporal_model", "",
-                           "Temporal ONNX model ('' = packaged posebert.onnx for temporal_lag 0, "
-                           "posebert_lag<k>.onnx for temporal_lag k; 'none' = per-frame only).", read_only=True)
         lag = declare(self, "temporal_lag", 0,
                       "Temporal mode: 0 = causal (estimate for the newest frame); k = lagged, the estimate for "
                       "the frame k slots back, using k frames of look-ahead (needs a model exported for lag k).",
@@ -55,8 +52,12 @@ class PerceptionNode(Node):
         rate = declare(self, "expected_rate_hz", 0.0, "Nominal camera rate for gap detection (0 = estimate).",
                        lo=0.0, hi=1000.0, read_only=True)
         cfg = PerceptionConfig(
-            per_frame_model=resolve_model(per_frame, "mocap_spin.onnx"),
-            temporal_model=resolve_model(temporal, "posebert.onnx" if lag == 0 else f"posebert_lag{lag}.onnx"),
+            per_frame_model=declare(self, "per_frame_model", "",
+                                    "Per-frame ONNX model ('' = packaged mocap_spin.onnx).", read_only=True),
+            temporal_model=declare(self, "temporal_model", "",
+                                   "Temporal ONNX model ('' = packaged posebert.onnx for temporal_lag 0, "
+                                   "posebert_lag<k>.onnx for temporal_lag k; 'none' = per-frame only).",
+                                   read_only=True),
             provider=declare(self, "provider", "cpu", "ONNX Runtime execution provider (falls back to CPU).",
                              choices=tuple(PROVIDERS), read_only=True),
             threads=declare(self, "threads", 0, "ONNX Runtime intra-op threads (0 = default).", lo=0, hi=64,
@@ -65,87 +66,223 @@ class PerceptionNode(Node):
                            lo=1, hi=256, read_only=True),
             frame_period_ns=int(1e9 / rate) if rate > 0 else 0,
             temporal_lag=lag,
-            crop=declare(self, "crop", "tracking", "Person crop strategy.", choices=("full", "tracking"),
+            crop=declare(self, "crop", "detect", "Person crops: detect = detector + tracker (every person); "
+                         "full = the whole frame is one person (no detector, testing only).", choices=CROP_MODES,
                          read_only=True),
             min_valid_frames=declare(self, "min_valid_frames", 1,
                                      "Valid window entries needed before the temporal model runs.", lo=1, hi=256,
                                      read_only=True),
+            detector=declare(self, "detector", "", f"Person detector ('' = {DEFAULT_DETECTOR}); falls back to "
+                             "'hog' with a warning when its model files are missing.", read_only=True),
+            detect_every=declare(self, "detect_every", 3, "Run the detector every N frames (tracks follow the "
+                                 "model's projection in between, within bounds).", lo=1, hi=100, read_only=True),
+            max_people=declare(self, "max_people", 5, "Most people estimated per frame (the best-scored).",
+                               lo=1, hi=64, read_only=True),
+            track_lost_frames=declare(self, "track_lost_frames", 10,
+                                      "Detector runs a person may go unseen before the track ends.", lo=1, hi=1000,
+                                      read_only=True),
+            translation_window=declare(self, "translation_window", 8,
+                                       "Window slots of the root-translation fit of the temporal path (<= 2: off).",
+                                       lo=0, hi=256, read_only=True),
+            max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,
+                                      "Image stamps further ahead of the node clock are rejected.", lo=0.001,
+                                      hi=3600.0, read_only=True),
         )
+        self.transport = declare(self, "image_transport", "raw", "Image input: raw (sensor_msgs/Image on 'image') "
+                                 "or compressed (sensor_msgs/CompressedImage on 'image/compressed').",
+                                 choices=("raw", "compressed"), read_only=True)
+        if self.transport not in ("raw", "compressed"):
+            raise ValueError(f"image_transport must be 'raw' or 'compressed', got '{self.transport}'")
         self.hfov = declare(self, "fallback_hfov_deg", 60.0,
                             "Field of view assumed until camera_info arrives.", lo=1.0, hi=179.0)
         self.publish_markers = declare(self, "publish_markers", True, "Publish RViz skeleton markers.")
+        rep155 = declare(self, "publish_rep155", True,
+                         "Publish REP-155 body topics and body_<id> TF frames when hri_msgs is installed.",
+                         read_only=True)
+        diag_hz = declare(self, "diagnostics_rate_hz", 1.0, "/diagnostics publication rate (Hz).", lo=0.1,
+                          hi=50.0, read_only=True)
+
         self.pipeline = PerceptionPipeline(cfg)
-        for w in filter(None, [self.pipeline.per_frame.provider_warning]):
-            self.get_logger().warning(w)
+        log = self.get_logger()
+        for w in filter(None, [self.pipeline.per_frame.provider_warning, self.pipeline.detector_warning]):
+            log.warning(w)
         for path in self.pipeline.untrained_models:
-            self.get_logger().warning(f"model {path} has UNTRAINED weights (metadata trained=false): "
-                                      "poses are placeholders for testing the plumbing only")
+            log.warning(f"model {path} has UNTRAINED weights (metadata trained=false): "
+                        "poses are placeholders for testing the plumbing only")
         self.intr: Intrinsics | None = None
-        self.rejected = 0
-        self._rejection_logged: dict[str, float] = {}
+        self.info_error: str | None = None      # why the last camera_info was refused (None: none refused)
+        self.rejected = {k: 0 for k in REJECT_KINDS}
+        self._reject_logged = {k: -1e9 for k in REJECT_KINDS}
+        self._frames = deque(maxlen=256)         # (monotonic time, total ms, people) of processed frames
+        self._last_status = "no image yet"
+        self._faults = 0
         self.pub_poses = self.create_publisher(HumanPose3DArray, "poses", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "pose_markers", 10)
         self.pub_latency = self.create_publisher(PerceptionLatency, "perception_latency", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.rep155 = Rep155Output(self) if rep155 else None
+        if self.rep155 is not None and not self.rep155.available:
+            log.info(f"REP-155 output off: {self.rep155.reason}")
         self.create_subscription(CameraInfo, "camera_info", self._on_info, IMAGE_QOS)
-        self.create_subscription(Image, "image", self._on_image, IMAGE_QOS)
-        self.get_logger().info(
-            f"perception: per-frame {cfg.per_frame_model} ({self.pipeline.per_frame.providers[0]}), temporal "
-            f"{cfg.temporal_model or 'off'} (window {cfg.window}, lag {cfg.temporal_lag}), crop {cfg.crop}")
+        if self.transport == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, IMAGE_QOS)
+        else:
+            self.create_subscription(Image, "image", self._on_image, IMAGE_QOS)
+        self.create_timer(1.0 / diag_hz, self._publish_diagnostics)
+        log.info(f"perception: per-frame {self.pipeline.per_frame_path} ({self.pipeline.per_frame.providers[0]}), "
+                 f"temporal {self.pipeline.temporal_path or 'off'} (window {cfg.window}, lag {cfg.temporal_lag}), "
+                 f"crop {cfg.crop}, detector {self.pipeline.detector_name} every {cfg.detect_every} frames, "
+                 f"max {cfg.max_people} people, input {self.transport}")
 
+    # ------------------------------------------------------------------ inputs
     def _on_info(self, msg: CameraInfo) -> None:
         try:
-            self.intr = Intrinsics.from_camera_info(msg)
-        except ValueError as e:
-            self.get_logger().warning(f"ignoring camera_info: {e}", throttle_duration_sec=5.0)
+            self.intr = checked_intrinsics(msg.width, msg.height, msg.k)
+            self.info_error = None
+        except (ValueError, TypeError) as e:
+            self.info_error = f"camera_info refused: {e}"
+            kept = "keeping the last good one" if self.intr is not None else "no good camera_info yet: poses ok=false"
+            self.get_logger().warning(f"{self.info_error} ({kept})", throttle_duration_sec=5.0)
 
-    def _warn_rejected(self, reason: str) -> None:
-        """Log each distinct rejection reason at once, repeats of it at most every 2 s."""
+    def _reject(self, kind: str, reason: str) -> None:
+        """Count a rejected image; log each kind at once, repeats of that kind at most every 2 s."""
+        kind = kind if kind in self.rejected else "other"
+        self.rejected[kind] += 1
         now = time.monotonic()
-        if now - self._rejection_logged.get(reason, -1e9) >= 2.0:
-            self._rejection_logged[reason] = now
-            self.get_logger().warning(f"rejected image ({self.rejected} so far): {reason}")
+        if now - self._reject_logged[kind] >= REJECT_LOG_PERIOD_S:
+            self._reject_logged[kind] = now
+            self.get_logger().warning(f"rejected image ({kind}, {self.rejected[kind]} so far): {reason}")
 
     def _on_image(self, msg: Image) -> None:
         t0 = time.perf_counter()
         try:
             rgb = to_rgb8(msg_to_numpy(msg), msg.encoding)
         except ImageEncodingError as e:
-            self.rejected += 1
-            self._warn_rejected(str(e))
+            self._reject(e.kind, str(e))
+            return
+        self._handle(rgb, msg.header, t0)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        t0 = time.perf_counter()
+        try:
+            rgb = compressed_to_rgb8(msg.format, msg.data)
+        except ImageEncodingError as e:
+            self._reject(e.kind, str(e))
+            return
+        self._handle(rgb, msg.header, t0)
+
+    # ------------------------------------------------------------------ work
+    def _handle(self, rgb, header: Header, t0: float) -> None:
+        try:
+            stamp_ns = stamp_fields_to_ns(header.stamp.sec, header.stamp.nanosec)
+        except StampError as e:
+            self._reject("stamp", str(e))
             return
         t1 = time.perf_counter()
         h, w = rgb.shape[:2]
-        intr = self.intr if self.intr is not None else Intrinsics.from_fov(w, h, self.hfov)
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        result = self.pipeline.process(rgb, stamp_ns, intr)
+        intr, info_problem = self._intrinsics(w, h)
+        now_ns = self.get_clock().now().nanoseconds
+        if info_problem is not None:
+            # No usable intrinsics: nothing can be placed in metres. Say so (ok=false); never guess.
+            result = None
+            out_stamp, ok, status, humans_est, ended = header.stamp, False, info_problem, [], []
+            if self.pipeline.guard.admit(stamp_ns, now_ns).accepted is False:
+                return
+        else:
+            result = self.pipeline.process(rgb, stamp_ns, intr, now_ns=now_ns)
+            if result.outcome in ("dropped", "warming"):
+                if result.outcome == "dropped":
+                    self._reject("stamp", result.status)
+                if not result.ended_ids:
+                    return
+            for note in result.notes:
+                self.get_logger().warning(note, throttle_duration_sec=2.0)
+            out_stamp = ns_to_stamp(result.stamp_ns) if result.stamp_ns is not None else header.stamp
+            ok, status = result.outcome == "ok", result.status
+            humans_est, ended = result.estimates, result.ended_ids
+            if result.outcome == "warming":   # only tracks ended: say so without claiming anything else
+                ok, status = True, "tracks ended while the lagged window warms up"
         t2 = time.perf_counter()
-        if result.outcome == "dropped":   # duplicate / out-of-order stamp: not a new observation
-            self.get_logger().warning(f"image not used: {result.status}", throttle_duration_sec=2.0)
-            return
-
-        stamp = ns_to_stamp(result.estimates[0].stamp_ns) if result.estimates else msg.header.stamp
-        header = Header(stamp=stamp, frame_id=msg.header.frame_id)
-        # ok=False tells the controller the image could not be interpreted (it stops), as opposed to
-        # ok=True with no humans (nobody seen).
-        out = HumanPose3DArray(header=header, ok=result.outcome == "ok", status=result.status)
-        out.humans = [human_msg(header, e.person_id, e.joints_cam, e.confidence, e.score, e.temporal)
-                      for e in result.estimates]
+        if not ok:
+            self._faults += 1
+            self.get_logger().warning(f"poses ok=false: {status}", throttle_duration_sec=2.0)
+        out_header = Header(stamp=out_stamp, frame_id=header.frame_id)
+        out = HumanPose3DArray(header=out_header, ok=ok, status=status)
+        out.humans = [human_msg(out_header, e.person_id, e.joints_cam, e.confidence, e.score, e.temporal)
+                      for e in humans_est]
+        out.ended_ids = [int(i) for i in ended]
         self.pub_poses.publish(out)
         if self.publish_markers:
             self.pub_markers.publish(skeleton_markers(
-                header, [(e.person_id, e.joints_cam, e.temporal) for e in result.estimates]))
+                out_header, [(e.person_id, e.joints_cam, e.temporal) for e in humans_est]))
+        if self.rep155 is not None and self.rep155.available:
+            self.rep155.publish(out_header, humans_est, ended, w, h)
         t3 = time.perf_counter()
-        age_ns = self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp)
-        tm = result.timings_ms
+        age_ns = self.get_clock().now().nanoseconds - stamp_ns
+        tm = result.timings_ms if result is not None else {}
+        total_ms = (t3 - t0) * 1e3
         self.pub_latency.publish(PerceptionLatency(
-            header=Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id),
-            convert_ms=(t1 - t0) * 1e3, crop_ms=tm.get("crop_ms", 0.0), per_frame_ms=tm.get("per_frame_ms", 0.0),
-            temporal_ms=tm.get("temporal_ms", 0.0), publish_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3,
-            age_ms=age_ns / 1e6))
+            header=Header(stamp=header.stamp, frame_id=header.frame_id),
+            convert_ms=(t1 - t0) * 1e3, crop_ms=tm.get("crop_ms", 0.0) + tm.get("detect_ms", 0.0),
+            per_frame_ms=tm.get("per_frame_ms", 0.0), temporal_ms=tm.get("temporal_ms", 0.0),
+            publish_ms=(t3 - t2) * 1e3, total_ms=total_ms, age_ms=age_ns / 1e6))
+        self._frames.append((time.monotonic(), total_ms, len(humans_est)))
+        self._last_status = status
+
+    def _intrinsics(self, width: int, height: int) -> tuple[Intrinsics | None, str | None]:
+        """Intrinsics for this image, or the reason there are none usable."""
+        if self.intr is None:
+            if self.info_error is not None:
+                return None, f"{self.info_error}; no good camera_info received"
+            return Intrinsics.from_fov(width, height, self.hfov), None
+        try:
+            return intrinsics_for_image(self.intr, width, height), None
+        except ValueError as e:
+            return None, str(e)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        recent = [f for f in self._frames if now - f[0] <= 5.0]
+        rate = (len(recent) - 1) / (recent[-1][0] - recent[0][0]) if len(recent) > 1 and recent[-1][0] > recent[0][0] \
+            else 0.0
+        lat = sorted(f[1] for f in recent)
+        people = recent[-1][2] if recent else 0
+        untrained = self.pipeline.untrained_models
+        if not recent:
+            level, message = DiagnosticStatus.WARN, "no image processed in the last 5 s"
+        elif self._last_status != "ok" and not self._last_status.startswith("tracks ended"):
+            level, message = DiagnosticStatus.WARN, self._last_status
+        elif untrained or self.pipeline.detector_warning:
+            level, message = DiagnosticStatus.WARN, ("untrained model(s) loaded" if untrained
+                                                     else self.pipeline.detector_warning)
+        else:
+            level, message = DiagnosticStatus.OK, "ok"
+        kv = {
+            "rate_hz": f"{rate:.2f}",
+            "latency_mean_ms": f"{sum(lat) / len(lat):.2f}" if lat else "nan",
+            "latency_max_ms": f"{lat[-1]:.2f}" if lat else "nan",
+            "people": str(people),
+            "tracks": str(len(self.pipeline.tracks)),
+            "detector": self.pipeline.detector_name,
+            "per_frame_model": self.pipeline.per_frame_path,
+            "temporal_model": self.pipeline.temporal_path or "off",
+            "provider": self.pipeline.per_frame.providers[0],
+            "models_trained": "no: " + ", ".join(untrained) if untrained else "yes",
+            "faults": str(self._faults),
+            "camera_info": self.info_error or ("ok" if self.intr is not None else f"none (fallback hfov {self.hfov})"),
+            **{f"rejected_{k}": str(v) for k, v in self.rejected.items() if v},
+        }
+        st = DiagnosticStatus(level=level, name="perception: pose estimation", message=message,
+                              hardware_id=self.get_fully_qualified_name())
+        st.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
+        arr = DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()))
+        arr.status = [st]
+        self.pub_diag.publish(arr)
 
 
 def main(args=None) -> int:
-    return run_node(PerceptionNode, "perception", (ModelMetadataError, ValueError), args)
+    return run_node(PerceptionNode, "perception", (ModelMetadataError, ValueError, DetectorError), args)
 
 
 if __name__ == "__main__":

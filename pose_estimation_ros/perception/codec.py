@@ -30,8 +30,20 @@ import cv2
 import numpy as np
 
 
+# Reason kinds of :class:`ImageEncodingError` (a fixed set, so per-kind log rate limits stay bounded).
+ERROR_KINDS = ("encoding", "size", "step", "data", "decode", "other")
+
+
 class ImageEncodingError(ValueError):
-    """An image message or array cannot be decoded/encoded (bad encoding, size, step or data)."""
+    """An image message or array cannot be decoded/encoded (bad encoding, size, step or data).
+
+    ``kind`` is one of :data:`ERROR_KINDS`: the reason's category without its numbers (byte counts,
+    sizes), for rate-limited logging per kind.
+    """
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind if kind in ERROR_KINDS else "other"
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ def encoding_spec(encoding: str) -> EncodingSpec:
     spec = ENCODINGS.get(encoding)
     if spec is None:
         raise ImageEncodingError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(sorted(ENCODINGS))}")
+            f"unsupported image encoding {encoding!r}; supported: {', '.join(sorted(ENCODINGS))}", "encoding")
     return spec
 
 
@@ -105,15 +117,15 @@ def _as_byte_buffer(data: Any) -> np.ndarray:
     """View any bytes-like ``data`` (bytes, bytearray, memoryview, array.array, ndarray) as 1-D uint8."""
     if isinstance(data, np.ndarray):
         if not data.flags.c_contiguous:
-            raise ImageEncodingError("image data array must be C-contiguous")
+            raise ImageEncodingError("image data array must be C-contiguous", "data")
         return data.reshape(-1).view(np.uint8)
     try:
         view = memoryview(data)
     except TypeError as exc:
         raise ImageEncodingError(
-            f"image data of type {type(data).__name__} is not a bytes-like buffer") from exc
+            f"image data of type {type(data).__name__} is not a bytes-like buffer", "data") from exc
     if not view.c_contiguous:
-        raise ImageEncodingError("image data buffer must be C-contiguous")
+        raise ImageEncodingError("image data buffer must be C-contiguous", "data")
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return np.frombuffer(view, dtype=np.uint8)
@@ -142,21 +154,21 @@ def image_to_numpy(height: int, width: int, encoding: str, step: int, is_bigendi
     spec = encoding_spec(encoding)
     height, width, step = int(height), int(width), int(step)
     if height <= 0 or width <= 0:
-        raise ImageEncodingError(f"empty frame: {encoding} image is {width}x{height} pixels")
+        raise ImageEncodingError(f"empty frame: {encoding} image is {width}x{height} pixels", "size")
     if encoding in _YUV_TO_RGB and width % 2:
         raise ImageEncodingError(
-            f"{encoding} packs two pixels per 4 bytes and needs an even width, got width {width}")
+            f"{encoding} packs two pixels per 4 bytes and needs an even width, got width {width}", "size")
     row_bytes = width * spec.bytes_per_pixel
     if step < row_bytes:
         raise ImageEncodingError(
             f"step {step} is smaller than one {encoding} row of {width} px "
-            f"({row_bytes} bytes = {width} x {spec.bytes_per_pixel})")
+            f"({row_bytes} bytes = {width} x {spec.bytes_per_pixel})", "step")
     buf = _as_byte_buffer(data)
     needed = height * step
     if buf.size < needed:
         raise ImageEncodingError(
             f"image data has {buf.size} bytes, expected at least height*step = "
-            f"{height}*{step} = {needed} for a {width}x{height} {encoding} image")
+            f"{height}*{step} = {needed} for a {width}x{height} {encoding} image", "data")
     dtype = spec.dtype.newbyteorder(">" if is_bigendian else "<") if spec.dtype.itemsize > 1 \
         else spec.dtype
     shape = (height, width) + spec.shape_suffix
@@ -172,7 +184,7 @@ def msg_to_numpy(msg: Any) -> np.ndarray:
     try:
         fields = (msg.height, msg.width, msg.encoding, msg.step, msg.is_bigendian, msg.data)
     except AttributeError as exc:
-        raise ImageEncodingError(f"not an image message ({type(msg).__name__}): {exc}") from exc
+        raise ImageEncodingError(f"not an image message ({type(msg).__name__}): {exc}", "data") from exc
     return image_to_numpy(*fields)
 
 
@@ -280,3 +292,43 @@ def numpy_to_image_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:
         "is_bigendian": 0,
         "data": out.tobytes(),
     }
+
+
+# sensor_msgs/CompressedImage formats cv2.imdecode reads ("jpeg", "png", or "rgb8; jpeg compressed bgr8").
+COMPRESSED_FORMATS = ("jpeg", "jpg", "png", "bmp", "tiff", "webp")
+
+
+def compressed_to_rgb8(fmt: str, data: Any) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage payload to RGB with ``cv2.imdecode``.
+
+    Args:
+        fmt: the message's ``format`` field, e.g. ``"jpeg"`` or ``"bgr8; jpeg compressed bgr8"``
+            (image_transport); an empty format is accepted (the codec is read from the bytes).
+        data: the compressed bytes (bytes-like).
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageEncodingError: unknown format ("encoding"), empty payload or bytes that do not decode ("decode").
+    """
+    low = (fmt or "").lower()
+    if low and not any(f in low for f in COMPRESSED_FORMATS):
+        raise ImageEncodingError(
+            f"unsupported compressed format {fmt!r}; supported: {', '.join(COMPRESSED_FORMATS)}", "encoding")
+    buf = _as_byte_buffer(data)
+    if buf.size == 0:
+        raise ImageEncodingError("compressed image has no data", "decode")
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise ImageEncodingError(f"compressed image ({fmt or 'no format'}, {buf.size} bytes) does not decode",
+                                 "decode")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    if img.dtype != np.uint8:
+        raise ImageEncodingError(f"compressed image decodes to unsupported dtype {img.dtype}", "decode")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

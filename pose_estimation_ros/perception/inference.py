@@ -73,6 +73,9 @@ class OnnxModel:
             raise ModelMetadataError(f"{self.path}: onnxruntime cannot load the model: {e}") from e
         self.providers = self.session.get_providers()
         self._check_graph(kind)
+        first = self.session.get_inputs()[0].shape[0]
+        # A symbolic (or -1/None) first axis: all people of a frame run as one batch; else one run per person.
+        self.dynamic_batch: bool = not isinstance(first, int) or first < 1
 
     def _check_graph(self, kind: str) -> None:
         ins = {i.name: i for i in self.session.get_inputs()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,48 @@ def load_metadata(onnx_path: str | Path) -> ModelMetadata:
     if meta.format_version != FORMAT_VERSION:
         raise ModelMetadataError(
             f"{mpath}: metadata format_version {meta.format_version}, this runtime reads {FORMAT_VERSION}")
-    if meta.onnx_sha256 and meta.onnx_sha256 != file_sha256(onnx_path):
+    sha = meta.onnx_sha256 if isinstance(meta.onnx_sha256, str) else ""
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
+        # An empty or malformed checksum must not switch the integrity check off.
+        raise ModelMetadataError(
+            f"{mpath}: onnx_sha256 must be the 64-hex-digit sha256 of {onnx_path.name}, got {meta.onnx_sha256!r} "
+            "(the integrity check cannot be disabled): re-export the model")
+    if sha.lower() != file_sha256(onnx_path):
         raise ModelMetadataError(
             f"{onnx_path} does not match its metadata {mpath} (sha256 differs): re-export the model "
             "or restore the matching file")
     return meta
+
+
+def check_normalization(norm: Normalization, source: str = "model") -> None:
+    """Refuse a normalisation that would fail (or silently mis-scale) at the first frame.
+
+    ``mean`` and ``std`` must each be 3 finite numbers (one per colour channel), ``std`` > 0, ``scale`` finite
+    and > 0, ``color_order`` 'rgb' or 'bgr'.
+
+    Raises:
+        ModelMetadataError: naming the field (``normalization.mean`` ...).
+    """
+    for name in ("mean", "std"):
+        vals = getattr(norm, name)
+        try:
+            arr = [float(v) for v in vals]
+        except (TypeError, ValueError):
+            raise ModelMetadataError(f"{source}: normalization.{name} must be a list of 3 numbers, got {vals!r}") \
+                from None
+        if len(arr) != 3 or not all(math.isfinite(v) for v in arr):
+            raise ModelMetadataError(
+                f"{source}: normalization.{name} must be 3 finite numbers (R, G, B), got {vals!r}")
+        if name == "std" and min(arr) <= 0:
+            raise ModelMetadataError(f"{source}: normalization.std must be > 0, got {vals!r}")
+    try:
+        scale = float(norm.scale)
+    except (TypeError, ValueError):
+        scale = float("nan")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ModelMetadataError(f"{source}: normalization.scale must be a finite number > 0, got {norm.scale!r}")
+    if str(norm.color_order).lower() not in ("rgb", "bgr"):
+        raise ModelMetadataError(f"{source}: normalization.color_order must be 'rgb' or 'bgr', got {norm.color_order!r}")
 
 
 def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | tuple[str, ...],
@@ -157,6 +195,7 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
     if kind == KIND_PER_FRAME:
         if meta.input_size is None or meta.normalization is None:
             raise ModelMetadataError(f"{source}: per-frame metadata lacks input_size/normalization")
+        check_normalization(meta.normalization, source)
         if input_size is not None and tuple(meta.input_size) != tuple(input_size):
             raise ModelMetadataError(
                 f"{source}: input size {tuple(meta.input_size)} differs from configured {tuple(input_size)}")

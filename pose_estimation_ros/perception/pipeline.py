@@ -1,4 +1,20 @@
-"""ROS-free perception pipeline: RGB image -> crop -> per-frame model -> window -> temporal model -> 3D joints.
+"""ROS-free perception pipeline: RGB image -> people -> crops -> per-frame model -> windows -> temporal model.
+
+One call of :meth:`PerceptionPipeline.process` per image:
+
+1. the image stamp passes the shared :class:`~.window.StampGuard` (not newer / far ahead of the clock:
+   dropped; a run of rejections restarts the stream);
+2. people: the detector runs every ``detect_every`` frames (a fixed cadence: the tracker's motion model
+   steps once per run), its detections (at most ``max_people``, best scores) go through ByteTrack
+   (:class:`~.track.PersonTracker`) for stable ids; between detector runs each track's crop follows the
+   model's own projection within :class:`~.crop.CropLimits` (:class:`~.crop.BoundedFollower`);
+3. the per-frame model runs once on the batch of all crops; each track has its own sliding window
+   (all windows share the frame slots); the temporal model runs once on the batch of all windows;
+4. the output describes the frame ``temporal_lag`` slots back: every person seen then, with the temporal
+   joints (or the per-frame ones where the temporal model cannot run) placed at the root translation
+   smoothed over the window (a local linear fit that uses only frames already in the window: no latency
+   beyond ``temporal_lag``). Output stamps therefore strictly increase; nothing is published while the
+   first ``temporal_lag`` frames after a start or reset fill the window.
 
 The node (``nodes/perception_node.py``) converts messages and publishes; everything measurable lives here.
 """
@@ -12,170 +28,23 @@ import numpy as np
 
 from .. import skeleton
 from ..camera_model import Intrinsics
-from .crop import CropBox, crop_and_resize, make_cropper, normalize
-from .inference import OnnxModel, load_per_frame, load_temporal
 from ..kinematics import project_points, weak_perspective_to_translation
+from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
+    crop_and_resize, normalize
+from .detect import DEFAULT_DETECTOR, Detection, Detector, build_detector, limit_people
+from .inference import OnnxModel, load_per_frame, load_temporal
 from .metadata import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
-from .window import PoseWindow, PushResult
+from .track import PersonTracker
+from .window import PoseWindow, StampGuard
 
+NUM_JOINTS = skeleton.NUM_JOINTS
 # Confidence given to a joint that projects outside the image (the model saw no pixels of it).
 OUTSIDE_IMAGE_CONFIDENCE = 0.3
-
-@dataclass
-class PerceptionConfig:
-    """Parameters of :class:`PerceptionPipeline` (the node declares each as a ROS parameter)."""
-
-    per_frame_model: str
-    temporal_model: str = ""           # empty: publish per-frame estimates only
-    provider: str = "cpu"              # cpu | cuda | tensorrt
-    threads: int = 0                   # onnxruntime intra-op threads, 0 = default
-    window: int = 16
-    frame_period_ns: int = 0           # 0: estimate from incoming stamps
-    temporal_lag: int = 0              # 0 = causal (newest frame); k = estimate for the frame k slots back
-    crop: str = "full"                 # full | tracking
-    min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
-
-    def validate(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
-        if not 0 <= self.temporal_lag < self.window:
-            raise ValueError(f"temporal_lag must be in [0, window-1={self.window - 1}], got {self.temporal_lag}")
-        if not 1 <= self.min_valid_frames <= self.window:
-            raise ValueError(f"min_valid_frames must be in [1, {self.window}], got {self.min_valid_frames}")
-        if self.frame_period_ns < 0:
-            raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
-
-
-@dataclass
-class PoseEstimate:
-    """One person's 3D joints for the image stamped ``stamp_ns``."""
-
-    stamp_ns: int
-    joints_cam: np.ndarray      # (24, 3) metres, camera optical frame
-    confidence: np.ndarray      # (24,) in [0, 1]
-    joints_2d: np.ndarray       # (24, 2) pixels
-    temporal: bool              # from the temporal model (True) or per-frame only (False)
-    person_id: int = 1
-    score: float = 1.0
-
-
-@dataclass
-class FrameResult:
-    """What processing one image produced."""
-
-    estimates: list[PoseEstimate]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    box: CropBox | None = None
-    push: PushResult | None = None
-    status: str = "ok"
-    # "ok": estimates are valid (possibly none); "fault": the image was processed but the model failed
-    # (consumers must not read this as "nobody there"); "dropped": not a new observation (stale stamp).
-    outcome: str = "ok"
-
-
-class PerceptionPipeline:
-    """Per-frame + temporal 3D pose estimation on numpy images, timed per stage."""
-
-    def __init__(self, cfg: PerceptionConfig) -> None:
-        cfg.validate()
-        self.cfg = cfg
-        names = skeleton.JOINT_NAMES
-        self.per_frame: OnnxModel = load_per_frame(cfg.per_frame_model, joint_names=names,
-                                                   provider=cfg.provider, threads=cfg.threads)
-        self.temporal: OnnxModel | None = None
-        if cfg.temporal_model:
-            self.temporal = load_temporal(cfg.temporal_model, joint_names=names, window=cfg.window,
-                                          lag=cfg.temporal_lag, provider=cfg.provider, threads=cfg.threads)
-            check_same_body(self.per_frame.meta, self.temporal.meta, str(self.per_frame.path),
-                            str(self.temporal.path))
-        meta = self.per_frame.meta
-        self.input_size = int(meta.input_size[0])
-        norm = meta.normalization
-        self._mean = np.asarray(norm.mean, np.float32)
-        self._std = np.asarray(norm.std, np.float32)
-        self._scale = float(norm.scale)
-        self._bgr = norm.color_order.lower() == "bgr"
-        self.cropper = make_cropper(cfg.crop)
-        self.window = PoseWindow(cfg.window, num_betas=meta.num_betas, frame_period_ns=cfg.frame_period_ns)
-
-    @property
-    def untrained_models(self) -> list[str]:
-        """Paths of loaded models whose metadata says they are untrained."""
-        models = [self.per_frame] + ([self.temporal] if self.temporal else [])
-        return [str(m.path) for m in models if not m.meta.trained]
-
-    def reset(self) -> None:
-        self.window.clear()
-        self.cropper.update(None, (1, 1))
-
-    def process(self, rgb: np.ndarray, stamp_ns: int, intr: Intrinsics) -> FrameResult:
-        """Estimate 3D joints in the (H, W, 3) uint8 RGB image stamped ``stamp_ns``."""
-        t = {}
-        hw = rgb.shape[:2]
-        if (intr.width, intr.height) != (hw[1], hw[0]):
-            intr = intr.scaled_to(hw[1], hw[0])
-
-        t0 = time.perf_counter()
-        box = self.cropper.box(hw)
-        crop = crop_and_resize(rgb, box, self.input_size)
-        if self._bgr:
-            crop = crop[..., ::-1]
-        x = normalize(crop, self._mean, self._std, self._scale)
-        t1 = time.perf_counter()
-        t["crop_ms"] = (t1 - t0) * 1e3
-
-        pose6d, betas, cam, joints = self.per_frame.run({PER_FRAME_INPUT: x})
-        t2 = time.perf_counter()
-        t["per_frame_ms"] = (t2 - t1) * 1e3
-        pose6d, betas, cam, joints = pose6d[0], betas[0], cam[0], joints[0]
-        if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(cam)) and cam[0] > 1e-6):
-            self.window.mark_missing(stamp_ns)
-            self.cropper.update(None, hw)
-            t["temporal_ms"] = 0.0
-            return FrameResult([], t, box, None, status="per-frame model gave no valid estimate",
-                               outcome="fault")
-
-        transl = weak_perspective_to_translation(cam, np.array([box.cx, box.cy]), box.size,
-                                                 intr.fx, intr.fy, intr.cx, intr.cy)
-        push = self.window.push(stamp_ns, pose6d, betas, transl)
-        if not push.accepted:
-            t["temporal_ms"] = 0.0
-            return FrameResult([], t, box, push, status=f"frame dropped: {push.reason}", outcome="dropped")
-
-        estimate = self._estimate(joints, transl, stamp_ns, intr, temporal=False)
-        if self.temporal is not None and self.window.num_valid >= self.cfg.min_valid_frames:
-            t3 = time.perf_counter()
-            temporal = self._run_temporal(intr)
-            t["temporal_ms"] = (time.perf_counter() - t3) * 1e3
-            if temporal is not None:
-                estimate = temporal
-        else:
-            t["temporal_ms"] = 0.0
-        # Track the crop on the newest frame's own projection.
-        self.cropper.update(project_points(joints + transl, intr.fx, intr.fy, intr.cx, intr.cy), hw)
-        return FrameResult([estimate], t, box, push)
-
-    def _run_temporal(self, intr: Intrinsics) -> PoseEstimate | None:
-        pose, betas, valid = self.window.arrays()
-        names = TEMPORAL_INPUTS
-        _, joints = self.temporal.run({names[0]: pose, names[1]: betas, names[2]: valid})
-        idx = self.window.length - 1 - self.cfg.temporal_lag
-        if not self.window.valid[idx]:
-            return None   # the lagged slot is a gap: no translation to place the body
-        j = joints[0, idx]
-        if not np.all(np.isfinite(j)):
-            return None
-        return self._estimate(j, self.window.extra[idx], int(self.window.stamps[idx]), intr, temporal=True)
-
-    @staticmethod
-    def _estimate(joints_rel: np.ndarray, transl: np.ndarray, stamp_ns: int, intr: Intrinsics,
-                  temporal: bool) -> PoseEstimate:
-        joints_cam = (joints_rel + transl).astype(np.float64)
-        uv = project_points(joints_cam, intr.fx, intr.fy, intr.cx, intr.cy)
-        inside = ((uv[:, 0] >= 0) & (uv[:, 0] < intr.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intr.height)
-                  & (joints_cam[:, 2] > 0))
-        conf = np.where(inside, 1.0, OUTSIDE_IMAGE_CONFIDENCE).astype(np.float32)
-        return PoseEstimate(stamp_ns, joints_cam, conf, uv, temporal)
+# SMPL-24 joint <- COCO-17 keypoint whose detector confidence it takes (when the detector gives keypoints).
+SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6, 18: 7, 19: 8, 20: 9, 21: 10}
+# Per window slot: root translation (3) + per-frame root-relative joints (24*3).
+_EXTRA = 3 + NUM_JOINTS * 3
+PACKAGED_PER_FRAME = "mocap_spin.onnx"
 
 
 def default_model_dir() -> Path:
@@ -188,3 +57,397 @@ def default_model_dir() -> Path:
         return Path(get_package_share_directory("pose_estimation_ros")) / "models"
     except Exception:  # ament index absent or package not installed through colcon
         return here
+
+
+def packaged_temporal_name(lag: int) -> str:
+    """File name of the packaged temporal model for ``temporal_lag`` = ``lag``."""
+    return "posebert.onnx" if lag == 0 else f"posebert_lag{lag}.onnx"
+
+
+def resolve_model(value: str, default_name: str) -> str:
+    """The ONE meaning of a model parameter: ``''`` -> the packaged ``default_name``; ``'none'`` -> off
+    (returns ``''``); anything else is a path (``~`` expanded)."""
+    value = (value or "").strip()
+    if value.lower() == "none":
+        return ""
+    if not value:
+        return str(default_model_dir() / default_name)
+    return str(Path(value).expanduser())
+
+
+@dataclass
+class PerceptionConfig:
+    """Parameters of :class:`PerceptionPipeline` (the node declares each as a ROS parameter).
+
+    ``per_frame_model`` / ``temporal_model``: ``''`` = the packaged model (for the temporal model the one
+    exported for ``temporal_lag``), ``'none'`` = off (temporal only), else a path — the same meaning in
+    this class, the node and ``config/perception.yaml``.
+    """
+
+    per_frame_model: str = ""
+    temporal_model: str = ""           # '' = packaged posebert(_lag<k>).onnx, 'none' = per-frame only
+    provider: str = "cpu"              # cpu | cuda | tensorrt
+    threads: int = 0                   # onnxruntime intra-op threads, 0 = default
+    window: int = 16
+    frame_period_ns: int = 0           # 0: estimate from incoming stamps
+    temporal_lag: int = 0              # 0 = causal (newest frame); k = estimate for the frame k slots back
+    crop: str = "detect"               # detect (detector + tracker) | full (whole frame = one person, no detector)
+    min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
+    detector: str = ""                 # '' = DEFAULT_DETECTOR; falls back to 'hog' when its files are missing
+    detect_every: int = 3              # detector period in frames (tracks follow the model in between)
+    max_people: int = 5
+    track_lost_frames: int = 10        # detector runs a track survives unmatched before it ends
+    translation_window: int = 8        # slots of the root-translation fit (<= 2: no smoothing)
+    max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
+
+    def validate(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+        if not 0 <= self.temporal_lag < self.window:
+            raise ValueError(f"temporal_lag must be in [0, window-1={self.window - 1}], got {self.temporal_lag}")
+        if not 1 <= self.min_valid_frames <= self.window:
+            raise ValueError(f"min_valid_frames must be in [1, {self.window}], got {self.min_valid_frames}")
+        if self.frame_period_ns < 0:
+            raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
+        if self.crop not in CROP_MODES:
+            raise ValueError(f"unknown crop mode '{self.crop}' (valid: {', '.join(CROP_MODES)})")
+        for name, lo in (("detect_every", 1), ("max_people", 1), ("track_lost_frames", 1),
+                         ("translation_window", 0)):
+            if getattr(self, name) < lo:
+                raise ValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
+        if not self.max_stamp_ahead_s > 0:
+            raise ValueError(f"max_stamp_ahead_s must be > 0, got {self.max_stamp_ahead_s}")
+
+
+@dataclass
+class PoseEstimate:
+    """One person's 3D joints for the image stamped ``stamp_ns``."""
+
+    stamp_ns: int
+    joints_cam: np.ndarray      # (24, 3) metres, camera optical frame
+    confidence: np.ndarray      # (24,) in [0, 1]
+    joints_2d: np.ndarray       # (24, 2) pixels
+    temporal: bool              # from the temporal model (True) or per-frame only (False)
+    person_id: int = 1
+    score: float = 1.0          # the detector's score of this person (1.0 in crop mode 'full')
+    box: CropBox | None = None  # the crop the per-frame model saw
+    det_box: np.ndarray | None = None   # (4,) xyxy pixels: the person's box at the last detector run
+
+
+@dataclass
+class FrameResult:
+    """What processing one image produced.
+
+    ``outcome``: "ok" (estimates valid, possibly none: nobody there); "fault" (the image was processed but
+    the model failed for someone: consumers must not read it as "nobody"); "dropped" (stamp rejected: not
+    a new observation, publish nothing); "warming" (a lagged output has no frame yet: publish nothing).
+    ``stamp_ns`` is the stamp of the frame the output describes (None when nothing is to be published).
+    """
+
+    estimates: list[PoseEstimate]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    stamp_ns: int | None = None
+    ended_ids: list[int] = field(default_factory=list)
+    status: str = "ok"
+    outcome: str = "ok"
+    boxes: dict[int, CropBox] = field(default_factory=dict)
+    detector_ran: bool = False
+    notes: list[str] = field(default_factory=list)   # e.g. more people than max_people, stream reset
+
+
+@dataclass
+class _Track:
+    """One tracked person: crop follower, window (slots shared with every other track), last detection."""
+
+    track_id: int
+    window: PoseWindow
+    follower: BoundedFollower
+    score: float = 0.0
+    keypoints: np.ndarray | None = None
+    det_box: np.ndarray | None = None
+    active: bool = False       # matched at the last detector run and still followable
+
+
+def smooth_translation(transl: np.ndarray, valid: np.ndarray, idx: int, span: int) -> np.ndarray | None:
+    """Root translation at slot ``idx`` from a least-squares line over the newest ``span`` window slots.
+
+    Args:
+        transl: (T, 3) per-slot translations; valid: (T,) bool; idx: the slot to evaluate (valid).
+        span: slots of the fit, ending at the newest slot T-1 (so a lagged ``idx`` uses its look-ahead
+            frames, a causal one only the past: no added latency).
+    Returns:
+        (3,) float64, or None with fewer than 3 valid slots in the span (caller keeps the raw value).
+    """
+    t_len = len(valid)
+    lo = max(0, t_len - span)
+    lo = min(lo, idx)
+    slots = np.nonzero(valid[lo:])[0] + lo
+    if len(slots) < 3:
+        return None
+    x = slots.astype(np.float64) - idx
+    a = np.stack([np.ones_like(x), x], axis=1)
+    coef, *_ = np.linalg.lstsq(a, transl[slots].astype(np.float64), rcond=None)
+    return coef[0]
+
+
+class PerceptionPipeline:
+    """Multi-person per-frame + temporal 3D pose estimation on numpy images, timed per stage.
+
+    Args:
+        cfg: configuration (validated).
+        detector: a ready detector object (tests, custom backends); None builds ``cfg.detector``.
+    """
+
+    def __init__(self, cfg: PerceptionConfig, detector: Detector | None = None) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        names = skeleton.JOINT_NAMES
+        self.per_frame_path = resolve_model(cfg.per_frame_model, PACKAGED_PER_FRAME)
+        if not self.per_frame_path:
+            raise ValueError("per_frame_model cannot be 'none': the per-frame model is required")
+        self.temporal_path = resolve_model(cfg.temporal_model, packaged_temporal_name(cfg.temporal_lag))
+        self.per_frame: OnnxModel = load_per_frame(self.per_frame_path, joint_names=names,
+                                                   provider=cfg.provider, threads=cfg.threads)
+        self.temporal: OnnxModel | None = None
+        if self.temporal_path:
+            self.temporal = load_temporal(self.temporal_path, joint_names=names, window=cfg.window,
+                                          lag=cfg.temporal_lag, provider=cfg.provider, threads=cfg.threads)
+            check_same_body(self.per_frame.meta, self.temporal.meta, str(self.per_frame.path),
+                            str(self.temporal.path))
+        meta = self.per_frame.meta
+        self.input_size = int(meta.input_size[0])
+        norm = meta.normalization
+        self._mean = np.asarray(norm.mean, np.float32)
+        self._std = np.asarray(norm.std, np.float32)
+        self._scale = float(norm.scale)
+        self._bgr = norm.color_order.lower() == "bgr"
+        self._num_betas = meta.num_betas
+        self.limits = CropLimits()
+        self.detector_warning: str | None = None
+        self.detector: Detector | None = None
+        if cfg.crop == "detect":
+            if detector is None:
+                detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR)
+            self.detector = detector
+        self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames)
+        self.guard = StampGuard(max_ahead_ns=int(cfg.max_stamp_ahead_s * 1e9))
+        self.slots = self._new_window()          # frame slots of the stream (stamps only)
+        self.tracks: dict[int, _Track] = {}
+        self._frame_index = 0
+
+    # ------------------------------------------------------------------ state
+    def _new_window(self) -> PoseWindow:
+        return PoseWindow(self.cfg.window, num_betas=self._num_betas, extra_dim=_EXTRA,
+                          frame_period_ns=self.cfg.frame_period_ns)
+
+    @property
+    def detector_name(self) -> str:
+        return getattr(self.detector, "name", "none") if self.detector is not None else "none (crop full)"
+
+    @property
+    def untrained_models(self) -> list[str]:
+        """Paths of loaded models whose metadata says they are untrained."""
+        models = [self.per_frame] + ([self.temporal] if self.temporal else [])
+        return [str(m.path) for m in models if not m.meta.trained]
+
+    def reset(self) -> list[int]:
+        """Forget the stream (windows, tracks, stamps); returns the ids of the tracks that ended."""
+        ended = self.tracker.reset()
+        ended = sorted(set(ended) | set(self.tracks))
+        self.tracks.clear()
+        self.slots.clear()
+        self.guard.clear()
+        self._frame_index = 0
+        return ended
+
+    # ------------------------------------------------------------------ main entry
+    def process(self, rgb: np.ndarray, stamp_ns: int, intr: Intrinsics, now_ns: int | None = None) -> FrameResult:
+        """Estimate the people in the (H, W, 3) uint8 RGB image stamped ``stamp_ns`` (``now_ns``: receiver clock)."""
+        t: dict[str, float] = {}
+        verdict = self.guard.admit(int(stamp_ns), now_ns)
+        if not verdict.accepted:
+            return FrameResult([], t, None, status=f"frame dropped: {verdict.reason}", outcome="dropped")
+        notes: list[str] = []
+        ended: list[int] = []
+        if verdict.reset:
+            ended += self._restart_windows()
+            notes.append(verdict.reason)
+        hw = rgb.shape[:2]
+        if (intr.width, intr.height) != (hw[1], hw[0]):
+            intr = intr.scaled_to(hw[1], hw[0])
+        slots = self.slots.slots_since_last(stamp_ns)
+        self.slots.mark_missing(stamp_ns, slots=slots)   # the stream's slot clock (stamps only)
+
+        t0 = time.perf_counter()
+        people, detector_ran, det_ended = self._people(rgb, hw, notes)
+        ended += det_ended
+        t1 = time.perf_counter()
+        t["detect_ms"] = (t1 - t0) * 1e3 if detector_ran else 0.0
+
+        faults: list[str] = []
+        boxes: dict[int, CropBox] = {}
+        if people:
+            crops = []
+            for tr in people:
+                crop = crop_and_resize(rgb, tr.follower.box, self.input_size)
+                crops.append(crop[..., ::-1] if self._bgr else crop)
+            x = np.concatenate([normalize(c, self._mean, self._std, self._scale) for c in crops], axis=0)
+            t2 = time.perf_counter()
+            t["crop_ms"] = (t2 - t1) * 1e3
+            pose6d, betas, cam, joints = self._run_per_frame(x)
+            t3 = time.perf_counter()
+            t["per_frame_ms"] = (t3 - t2) * 1e3
+        else:
+            t["crop_ms"] = t["per_frame_ms"] = 0.0
+        seen: set[int] = set()
+        for i, tr in enumerate(people):
+            box = tr.follower.box
+            ok = (np.all(np.isfinite(joints[i])) and np.all(np.isfinite(pose6d[i])) and np.all(np.isfinite(betas[i]))
+                  and np.all(np.isfinite(cam[i])) and cam[i][0] > 1e-6)
+            transl = None
+            if ok:
+                transl = weak_perspective_to_translation(cam[i], np.array([box.cx, box.cy]), box.size,
+                                                         intr.fx, intr.fy, intr.cx, intr.cy)
+                ok = bool(np.all(np.isfinite(transl)) and transl[2] > 0)
+            if not ok:
+                faults.append(f"person {tr.track_id}: per-frame model gave no valid estimate")
+                tr.follower.lost, tr.active = True, False
+                continue
+            extra = np.concatenate([transl, joints[i].reshape(-1)]).astype(np.float32)
+            tr.window.push(stamp_ns, pose6d[i], betas[i], extra, slots=slots)
+            seen.add(tr.track_id)
+            boxes[tr.track_id] = box
+            if self.detector is not None:   # follow the person with the model's own projection (bounded)
+                uv = project_points(joints[i] + transl, intr.fx, intr.fy, intr.cx, intr.cy)
+                if tr.follower.follow(uv, hw) is None:
+                    tr.active = False
+        for tid, tr in self.tracks.items():
+            if tid not in seen:
+                tr.window.mark_missing(stamp_ns, slots=slots)
+
+        t4 = time.perf_counter()
+        out_stamp, estimates = self._outputs(intr)
+        t["temporal_ms"] = (time.perf_counter() - t4) * 1e3
+        self._frame_index += 1
+        status = "; ".join(faults + notes) if (faults or notes) else "ok"
+        if out_stamp is None:
+            return FrameResult([], t, None, ended, status=status if faults else "warming up the lagged window",
+                               outcome="fault" if faults else "warming", boxes=boxes, detector_ran=detector_ran,
+                               notes=notes)
+        return FrameResult(estimates, t, out_stamp, ended, status=status, outcome="fault" if faults else "ok",
+                           boxes=boxes, detector_ran=detector_ran, notes=notes)
+
+    # ------------------------------------------------------------------ steps
+    def _restart_windows(self) -> list[int]:
+        ended = self.tracker.reset()
+        ended = sorted(set(ended) | set(self.tracks))
+        self.tracks.clear()
+        self.slots.clear()
+        return ended
+
+    def _people(self, rgb: np.ndarray, hw: tuple[int, int], notes: list[str]) -> tuple[list[_Track], bool, list[int]]:
+        """Tracks to run the model on this frame (their follower boxes set), detector ran?, ended ids."""
+        if self.detector is None:   # crop 'full': the whole frame is one person
+            tr = self.tracks.get(1)
+            if tr is None:
+                tr = self.tracks[1] = _Track(1, self._new_window(), BoundedFollower(self.limits), score=1.0)
+            tr.follower.box = CropBox(hw[1] / 2.0, hw[0] / 2.0, float(max(hw)))
+            tr.det_box = np.array([0.0, 0.0, hw[1], hw[0]], np.float32)
+            tr.active = True
+            return [tr], False, []
+        # A fixed cadence: ByteTrack's Kalman filter predicts one step per detector run, so the runs must be
+        # evenly spaced. A track that lost its crop in between waits (at most detect_every - 1 frames) unpublished.
+        if self._frame_index % self.cfg.detect_every:
+            return [tr for tr in self.tracks.values() if tr.active], False, []
+        dets, msg = limit_people(self.detector.detect(rgb), self.cfg.max_people)
+        if msg:
+            notes.append(msg)
+        upd = self.tracker.update(dets)
+        for tr in self.tracks.values():
+            tr.active = False
+        for tid, det in upd.matched:
+            tr = self.tracks.get(tid)
+            if tr is None:
+                tr = self.tracks[tid] = _Track(tid, self._new_window(),
+                                               BoundedFollower(self.limits, max_frames=self.cfg.detect_every))
+            tr.follower.anchor(self._box_of(det, hw))
+            tr.score, tr.keypoints, tr.det_box, tr.active = float(det.score), det.keypoints, det.box, True
+        for tid in upd.ended:
+            self.tracks.pop(tid, None)
+        return [self.tracks[tid] for tid, _ in upd.matched], True, list(upd.ended)
+
+    def _box_of(self, det: Detection, hw: tuple[int, int]) -> CropBox:
+        if det.keypoints is not None:
+            box = box_from_keypoints(det.keypoints, hw, self.limits)
+            if box is not None:
+                return box
+        return box_from_xyxy(det.box, hw, self.limits)
+
+    def _run_per_frame(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(N, 3, S, S) -> pose6d (N,24,6), betas (N,B), cam (N,3), joints (N,24,3); one batch when the graph allows."""
+        if self.per_frame.dynamic_batch or len(x) == 1:
+            outs = tuple(self.per_frame.run({PER_FRAME_INPUT: x}))
+            if all(o.shape[0] == len(x) for o in outs):
+                return outs
+            self.per_frame.dynamic_batch = False   # a graph that ignores its batch axis: one run per person
+        outs = [self.per_frame.run({PER_FRAME_INPUT: x[i:i + 1]}) for i in range(len(x))]
+        return tuple(np.concatenate([o[k] for o in outs]) for k in range(4))
+
+    def _outputs(self, intr: Intrinsics) -> tuple[int | None, list[PoseEstimate]]:
+        """Estimates for the slot ``temporal_lag`` back (its stamp, or None while it holds no frame)."""
+        idx = self.cfg.window - 1 - self.cfg.temporal_lag
+        stamp = int(self.slots.stamps[idx])
+        if stamp < 0:
+            return None, []
+        ready = [tr for tr in self.tracks.values() if tr.window.valid[idx]]
+        temporal_joints: dict[int, np.ndarray] = {}
+        if self.temporal is not None:
+            batch = [tr for tr in ready if tr.window.num_valid >= self.cfg.min_valid_frames]
+            if batch:
+                temporal_joints = self._run_temporal(batch, idx)
+        out = []
+        for tr in sorted(ready, key=lambda r: r.track_id):
+            w = tr.window
+            transl = w.extra[idx, :3].astype(np.float64)
+            j_rel = temporal_joints.get(tr.track_id)
+            is_temporal = j_rel is not None
+            if is_temporal:
+                smooth = smooth_translation(w.extra[:, :3], w.valid, idx, self.cfg.translation_window) \
+                    if self.cfg.translation_window > 2 else None
+                if smooth is not None and np.all(np.isfinite(smooth)) and smooth[2] > 0:
+                    transl = smooth
+            else:
+                j_rel = w.extra[idx, 3:].reshape(NUM_JOINTS, 3).astype(np.float64)
+            est = self._estimate(j_rel, transl, stamp, intr, is_temporal, tr)
+            if est is not None:
+                out.append(est)
+        return stamp, out
+
+    def _run_temporal(self, batch: list[_Track], idx: int) -> dict[int, np.ndarray]:
+        pose = np.stack([tr.window.pose for tr in batch])
+        betas = np.stack([tr.window.betas for tr in batch])
+        valid = np.stack([tr.window.valid for tr in batch])
+        names = TEMPORAL_INPUTS
+        if self.temporal.dynamic_batch or len(batch) == 1:
+            joints = self.temporal.run({names[0]: pose, names[1]: betas, names[2]: valid})[1]
+        else:
+            joints = np.concatenate([self.temporal.run({names[0]: pose[i:i + 1], names[1]: betas[i:i + 1],
+                                                        names[2]: valid[i:i + 1]})[1] for i in range(len(batch))])
+        return {tr.track_id: joints[i, idx].astype(np.float64) for i, tr in enumerate(batch)
+                if np.all(np.isfinite(joints[i, idx]))}
+
+    def _estimate(self, joints_rel: np.ndarray, transl: np.ndarray, stamp_ns: int, intr: Intrinsics,
+                  temporal: bool, tr: _Track) -> PoseEstimate | None:
+        joints_cam = (joints_rel + transl).astype(np.float64)
+        if not np.all(np.isfinite(joints_cam)):
+            return None
+        uv = project_points(joints_cam, intr.fx, intr.fy, intr.cx, intr.cy)
+        inside = ((uv[:, 0] >= 0) & (uv[:, 0] < intr.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intr.height)
+                  & (joints_cam[:, 2] > 0))
+        conf = np.where(inside, 1.0, OUTSIDE_IMAGE_CONFIDENCE).astype(np.float32)
+        if tr.keypoints is not None:
+            for j, k in SMPL_FROM_COCO.items():
+                conf[j] = float(np.clip(tr.keypoints[k, 2], 0.0, 1.0)) if inside[j] else min(
+                    conf[j], float(np.clip(tr.keypoints[k, 2], 0.0, 1.0)))
+        return PoseEstimate(stamp_ns, joints_cam, conf, uv, temporal, tr.track_id, tr.score, tr.follower.box,
+                            tr.det_box)
