@@ -25,7 +25,8 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 from pose_estimation_ros import skeleton
 from training.spin.config import SpinConfig, check_ratio
 
-__all__ = ["standardize", "collate", "images_to_input", "StickFigureDataset", "ShardDataset", "MixedBatchSampler",
+__all__ = ["standardize", "collate", "images_to_input", "StickFigureDataset", "ShardDataset", "flip_sample",
+           "MixedBatchSampler",
            "make_synthetic", "make_real", "SYNTHETIC_SOURCES", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -135,32 +136,81 @@ class StickFigureDataset(Dataset):
 
 
 class ShardDataset(Dataset):
-    """Pre-rendered samples: ``*.npz`` shards holding the sample arrays with a leading N axis
-    (``image`` (N, S, S, 3) uint8, ``joints2d``, ``visibility``, ``joints3d``, ``rotmats``, ``shape``)."""
+    """Pre-rendered samples (:mod:`training.spin.render_shards`): ``*.npz`` shards holding the sample
+    arrays with a leading N axis (``image`` (N, S, S, 3) uint8, ``joints2d``, ``visibility``,
+    ``joints3d``, ``rotmats``, ``shape``).
+
+    Args:
+        dirs: shard folders.
+        rank, world: DDP rank / size: rank r reads shards r, r + world, ... (all if fewer than world).
+        length: virtual length (index ``i`` -> sample ``i % loaded``) so that shards still being
+            rendered join as they appear (rescanned every ``refresh_every`` reads); None = the loaded count.
+        flip_prob: horizontal mirror probability (image, 2D/3D joints, rotations, visibility).
+    """
 
     KEYS = ("image", "joints2d", "joints3d", "rotmats")
 
-    def __init__(self, dirs: list[str], rank: int = 0, world: int = 1) -> None:
-        files = sorted(f for d in dirs for f in Path(d).glob("*.npz"))
-        if not files:
-            raise FileNotFoundError(f"no *.npz shards in {dirs}")
-        files = files[rank::world] or files           # shards split across DDP ranks
-        self.arrays: dict[str, list[np.ndarray]] = {}
-        for f in files:
+    def __init__(self, dirs: list[str], rank: int = 0, world: int = 1, length: int | None = None,
+                 refresh_every: int = 2000, flip_prob: float = 0.0, seed: int = 0) -> None:
+        self.dirs, self.rank, self.world = list(dirs), rank, world
+        self.virtual, self.refresh_every, self.flip_prob, self.seed = length, refresh_every, flip_prob, seed
+        self.files: list[Path] = []
+        self.data: dict[str, np.ndarray] = {}
+        self.reads = 0
+        self._scan()
+        if not self.files:
+            raise FileNotFoundError(f"no *.npz shards in {self.dirs}")
+
+    def _scan(self) -> None:
+        files = sorted(f for d in self.dirs for f in Path(d).glob("shard_*.npz") if not f.name.endswith(".tmp.npz"))
+        mine = files[self.rank::self.world] or files
+        new = [f for f in mine if f not in self.files]
+        for f in new:
             with np.load(f) as z:
                 for k in self.KEYS:
                     if k not in z.files:
                         raise ValueError(f"{f}: missing key '{k}' (a shard needs {', '.join(self.KEYS)})")
-                for k in z.files:
-                    self.arrays.setdefault(k, []).append(z[k])
-        self.data = {k: np.concatenate(v) for k, v in self.arrays.items()}
-        self.n = len(self.data["image"])
+                arrays = {k: z[k] for k in z.files}
+            for k, v in arrays.items():
+                self.data[k] = np.concatenate([self.data[k], v]) if k in self.data else v
+            self.files.append(f)
+
+    @property
+    def loaded(self) -> int:
+        return len(self.data.get("image", ()))
 
     def __len__(self) -> int:
-        return self.n
+        return self.virtual or self.loaded
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {k: v[i] for k, v in self.data.items()}
+        self.reads += 1
+        if self.virtual and self.reads % self.refresh_every == 0:
+            self._scan()
+        j = int(i) % self.loaded
+        s = {k: v[j] for k, v in self.data.items() if k != "sequence"}
+        if self.flip_prob > 0 and np.random.default_rng((self.seed, self.reads, j)).random() < self.flip_prob:
+            s = flip_sample(s)
+        return s
+
+
+def flip_sample(s: dict[str, Any]) -> dict[str, Any]:
+    """Horizontal mirror of a sample: image columns reversed, left/right joints swapped, x negated,
+    rotations ``R -> M R M`` with ``M = diag(-1, 1, 1)``."""
+    from training.data.real.crops import _mirror_index
+
+    perm = np.asarray(_mirror_index())
+    out = dict(s)
+    size = s["image"].shape[1]
+    out["image"] = np.ascontiguousarray(s["image"][:, ::-1])
+    j2 = s["joints2d"][perm].copy()
+    j2[:, 0] = size - 1 - j2[:, 0]          # pixel centres at integers
+    out["joints2d"] = j2
+    out["joints3d"] = s["joints3d"][perm] * np.array([-1.0, 1.0, 1.0], np.float32)
+    m = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
+    out["rotmats"] = (m @ s["rotmats"] @ m)[perm]
+    if "visibility" in s:
+        out["visibility"] = s["visibility"][perm]
+    return out
 
 
 class MixedBatchSampler(Sampler[list[int]]):
@@ -218,7 +268,8 @@ def make_synthetic(cfg: SpinConfig, body, split: str = "train", rank: int = 0, w
         ds: Dataset = StickFigureDataset(body, cfg.model.input_size, n, seed)
     elif d.source == "shards":
         ds = ShardDataset([str(Path(p) / split) if (Path(p) / split).is_dir() else p for p in d.shard_dirs],
-                          rank, world)
+                          rank, world, length=n if split == "train" else None,
+                          flip_prob=0.5 if split == "train" else 0.0, seed=seed)
     else:
         ds = _render_dataset(cfg, subjects, split, dict(d.render), n, seed)
     return _Standardized(ds, body.num_shape, real=False)

@@ -1,0 +1,213 @@
+"""Evaluate an exported per-frame model (onnxruntime), per frame and as video with PoseBERT.
+
+    python -m training.spin.evaluate --model models/mocap_spin.onnx [--posebert models/posebert.onnx]
+        [--benchmark render|standin|stick] [--frames 256] [--clips 8 --clip-len 48]
+        [--real FORMAT:PATH[:IMAGE_ROOT] ...] [--out runs/spin_eval.json]
+
+Metrics (mm; root-relative joints, as in SPIN / PoseBERT tables): MPJPE, PA-MPJPE (Procrustes), MPVPE
+(mesh vertices of the model's body, root-aligned; where the ground truth has pose and shape of that
+body), accel error (mm/frame^2, video clips only), and on 2D-only data PCK@0.1 of the crop (projected
+joints vs visible keypoints). Benchmarks: ``render`` = the test subjects' motions rendered with the
+held-out textures/backgrounds (``training.render``), ``standin`` = the stand-in "real" appearance
+domain, ``stick`` = stick figures (smoke). Video: consecutive frames of held-out clips, the per-frame
+model on every frame, then PoseBERT streamed causally as the runtime does
+(:func:`training.posebert.stream.stream_estimates`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pose_estimation_ros.perception import metadata as model_meta
+from training.geometry.rotations import rot6d_to_rotmat
+from training.posebert.metrics import accel_error, mpjpe, pa_mpjpe
+from training.spin.data import images_to_input
+
+__all__ = ["PerFrameRunner", "frame_metrics", "video_metrics", "pck", "main"]
+
+
+class PerFrameRunner:
+    """An exported per-frame model in onnxruntime: (N, S, S, 3) uint8 RGB crops -> output dict."""
+
+    def __init__(self, path: str | Path, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        self.meta = model_meta.load_metadata(path)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.size = int(self.meta.input_size[0])
+
+    def __call__(self, images: torch.Tensor, batch: int = 16) -> dict[str, torch.Tensor]:
+        if images.shape[1:3] != (self.size, self.size):
+            raise ValueError(f"the model takes {self.size}x{self.size} crops, got {tuple(images.shape[1:3])}")
+        outs: list[list[np.ndarray]] = []
+        for s in range(0, images.shape[0], batch):
+            x = images_to_input(images[s:s + batch]).numpy()
+            outs.append(self.sess.run(list(model_meta.PER_FRAME_OUTPUTS), {model_meta.PER_FRAME_INPUT: x}))
+        return {n: torch.as_tensor(np.concatenate([o[i] for o in outs])) for i, n in
+                enumerate(model_meta.PER_FRAME_OUTPUTS)}
+
+
+def _root(j: torch.Tensor) -> torch.Tensor:
+    return j - j[:, :1]
+
+
+def mpvpe(body, pred_rot: torch.Tensor, pred_shape: torch.Tensor, gt_rot: torch.Tensor,
+          gt_shape: torch.Tensor) -> torch.Tensor:
+    """(N,) mean vertex error in mm of two posed meshes of ``body``, each translated so its pelvis
+    joint is at the origin."""
+    with torch.no_grad():
+        p = body(pred_rot, pred_shape, with_mesh=True)
+        g = body(gt_rot, gt_shape, with_mesh=True)
+    pv = p.vertices - p.joints[:, :1]
+    gv = g.vertices - g.joints[:, :1]
+    return 1000.0 * torch.linalg.vector_norm(pv.double() - gv.double(), dim=-1).mean(-1)
+
+
+def pck(pred2d: torch.Tensor, gt2d: torch.Tensor, vis: torch.Tensor, size: int, thr: float = 0.1) -> float:
+    """Fraction of visible keypoints within ``thr * size`` px (crop pixels)."""
+    d = torch.linalg.vector_norm(pred2d - gt2d, dim=-1)
+    v = vis > 0
+    return float(((d < thr * size) & v).sum() / v.sum().clamp_min(1))
+
+
+def frame_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], body=None) -> dict[str, float]:
+    """Per-frame metrics of runner outputs against standardised samples (see module docstring)."""
+    from training.spin.losses import project_weak
+
+    res: dict[str, float] = {"n": int(out["joints"].shape[0])}
+    has3d = batch["has_3d"].bool()
+    if bool(has3d.any()):
+        pr, gt = _root(out["joints"][has3d]), _root(batch["joints3d"][has3d])
+        res["mpjpe"] = float(mpjpe(pr, gt).mean())
+        res["pa_mpjpe"] = float(pa_mpjpe(pr, gt).mean())
+    size = batch["image"].shape[1]
+    uv = (project_weak(out["joints"] - out["joints"][:, :1], out["cam"]) + 1) * size / 2
+    res["pck@0.1"] = pck(uv, batch["joints2d"], batch["visibility"], size)
+    ok = batch["has_pose"].bool() & batch["has_shape"].bool()
+    if body is not None and bool(ok.any()) and out["betas"].shape[-1] == batch["shape"].shape[-1]:
+        try:
+            res["mpvpe"] = float(mpvpe(body, rot6d_to_rotmat(out["pose6d"][ok]), out["betas"][ok],
+                                       batch["rotmats"][ok], batch["shape"][ok]).mean())
+        except (NotImplementedError, AttributeError, TypeError):
+            pass
+    return res
+
+
+def video_metrics(clips: list[dict[str, torch.Tensor]], runner: PerFrameRunner, body,
+                  posebert: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Per-frame vs per-frame + PoseBERT (causal streaming) on consecutive-frame clips.
+
+    Each clip: ``image`` (N, S, S, 3), ``joints3d`` (N, 24, 3). Returns {method: {mpjpe, pa_mpjpe, accel_err}}.
+    """
+    from training.posebert.stream import onnx_runner, stream_estimates
+
+    methods: dict[str, list[dict[str, torch.Tensor]]] = {"per-frame": []}
+    run_t = window = lag = None
+    if posebert:
+        meta = model_meta.load_metadata(posebert)
+        window, lag = int(meta.window), int(meta.architecture.get("lag", 0))
+        run_t = onnx_runner(posebert)
+        methods[f"+ PoseBERT ({Path(posebert).stem})"] = []
+    for clip in clips:
+        out = runner(clip["image"])
+        gt = _root(clip["joints3d"])
+        methods["per-frame"].append({"pred": _root(out["joints"]), "gt": gt})
+        if run_t is not None:
+            valid = torch.isfinite(out["joints"]).all(-1).all(-1)
+            pose = stream_estimates(run_t, out["pose6d"], out["betas"], valid, window, lag)
+            with torch.no_grad():
+                joints = body.joints(rot6d_to_rotmat(pose), out["betas"][:pose.shape[0]])
+            methods[list(methods)[1]].append({"pred": _root(joints), "gt": gt[:pose.shape[0]]})
+    res = {}
+    for name, items in methods.items():
+        e = torch.cat([mpjpe(i["pred"], i["gt"]) for i in items])
+        pa = torch.cat([pa_mpjpe(i["pred"], i["gt"]) for i in items])
+        acc = torch.cat([accel_error(i["pred"], i["gt"]) for i in items if len(i["gt"]) > 2])
+        res[name] = {"mpjpe": float(e.mean()), "pa_mpjpe": float(pa.mean()), "accel_err": float(acc.mean()),
+                     "frames": int(e.numel())}
+    return res
+
+
+def _collate_all(ds, n: int) -> dict[str, torch.Tensor]:
+    from training.spin.data import collate
+
+    return collate([ds[i] for i in range(min(n, len(ds)))])
+
+
+def _table(rows: dict[str, dict[str, float]]) -> str:
+    keys = [k for k in ("mpjpe", "pa_mpjpe", "mpvpe", "accel_err", "pck@0.1", "n", "frames")
+            if any(k in r for r in rows.values())]
+    lines = ["| set / method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(
+            (f"{r[k]:.1f}" if k not in ("pck@0.1",) else f"{r[k]:.3f}") if isinstance(r.get(k), float)
+            else str(r.get(k, "–")) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.spin.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="models/mocap_spin.onnx")
+    p.add_argument("--posebert", default=None, help="temporal ONNX for the video rows (same body)")
+    p.add_argument("--config", default="training/configs/spin_default.yaml",
+                   help="run config giving the data (subjects, render settings)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--benchmark", nargs="*", default=["render"], choices=["render", "standin", "stick"])
+    p.add_argument("--frames", type=int, default=256)
+    p.add_argument("--clips", type=int, default=0, help="video clips (0 = no video rows)")
+    p.add_argument("--clip-len", type=int, default=48)
+    p.add_argument("--real", nargs="*", default=[], metavar="FORMAT:PATH[:IMAGE_ROOT]",
+                   help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=None, help="write the results JSON here")
+    a = p.parse_args(argv)
+    from training.spin.checkpoint import build_body
+    from training.spin.config import apply_overrides, load_config
+    from training.spin import data as spin_data
+
+    torch.set_num_threads(a.threads)
+    runner = PerFrameRunner(a.model, a.threads)
+    body_name = model_meta.body_model_of(runner.meta)
+    cfg = apply_overrides(load_config(a.config), a.set + [f"model.input_size={runner.size}",
+                                                          f"model.body_model={body_name}"])
+    body = build_body(cfg.model)
+    rows: dict[str, dict[str, float]] = {}
+    for bench in a.benchmark:
+        c = apply_overrides(cfg, ["data.source=stick"]) if bench == "stick" else cfg
+        ds = (spin_data.make_real(c, body, "test", length=a.frames) if bench == "standin"
+              else spin_data.make_synthetic(c, body, "test", length=a.frames))
+        batch = _collate_all(ds, a.frames)
+        rows[f"{bench} test (per frame)"] = frame_metrics(runner(batch["image"]), batch, body)
+    for spec in a.real:
+        fmt, _, rest = spec.partition(":")
+        path, _, root = rest.partition(":")
+        from training.data.real import RealCropDataset, load_real
+
+        ds = spin_data._Standardized(RealCropDataset(load_real(fmt, path, root or None), runner.size),
+                                     body.num_shape, real=True)
+        batch = _collate_all(ds, a.frames)
+        rows[f"{fmt}:{Path(path).name}"] = frame_metrics(runner(batch["image"]), batch, body)
+    if a.clips:
+        from training.spin.render_source import make_render_clips
+
+        clips = make_render_clips(cfg, cfg.data.test_subjects, a.clips, a.clip_len, seed=cfg.train.seed + 31)
+        for name, r in video_metrics(clips, runner, body, a.posebert).items():
+            rows[f"video: {name}"] = r
+    print(_table(rows))
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps({"model": a.model, "meta_training_data": runner.meta.training_data,
+                                           "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
