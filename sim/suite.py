@@ -1,0 +1,164 @@
+"""Run scenarios (one or a suite) with the real nodes or the ground-truth oracle and report them.
+
+    python -m sim list
+    python -m sim run walk_toward [--setting default] [--brain nodes|oracle] [--seed 0]
+    python -m sim suite [--scenarios a,b,...] [--settings default,tight] [--brain nodes|oracle|both]
+
+ROS nodes run inside ``scripts/netns_run.sh`` (``make sim`` does it). Results go to ``--out`` (default
+``runs/sim``): ``results.json``, ``table.md``, one plot per run and ``suite.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .control_config import ZONE_SETTINGS, controller_config, zone_setting
+from .metrics import RunMetrics, compute_metrics
+from .motions import Motion, load_motion
+from .report import markdown_table, plot_run, plot_suite, save_json
+from .robots import make_robot
+from .scenarios import SCENARIOS, make_scenario
+from .world import ClosedLoop, OracleBrain, Trace
+
+BRAINS = ("nodes", "oracle")
+
+
+def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int = 0,
+            motions: dict[str, Motion] | None = None, frame_rate: float = 15.0, out: Path | None = None,
+            per_frame_model: str = "", duration: float | None = None, progress: bool = True,
+            renderer: str = "procedural") -> tuple[Trace, RunMetrics, str]:
+    """One scenario run; returns (trace, metrics, sync note)."""
+    if brain not in BRAINS:
+        raise KeyError(f"unknown brain '{brain}' (known: {', '.join(BRAINS)})")
+    sc = make_scenario(name, seed, motions)
+    if duration is not None:
+        from dataclasses import replace
+        sc = replace(sc, duration=float(duration))
+    robot = make_robot(sc.robot)
+    mode = "arm" if robot.kind == "arm" else "vehicle"
+    overrides = zone_setting(setting, mode)
+    cfg = controller_config(robot.zones_file, overrides)
+    loop = ClosedLoop(sc, robot=robot, renderer=renderer, seed=seed, frame_rate=frame_rate,
+                      actuation_delay=cfg.ssm.reaction_time, render=brain == "nodes")
+    note = ""
+    if brain == "oracle":
+        trace = loop.run(OracleBrain(cfg))
+    else:
+        from .ros_driver import NodeBrain
+        nb = NodeBrain(robot, overrides, frame_rate, per_frame_model,
+                       log_dir=(out / "logs" / f"{name}_{setting}") if out else None)
+        try:
+            trace = _run_with_progress(loop, nb, progress, f"{name} ({setting})")
+        finally:
+            nb.stop()
+        note = nb.report()
+    m = compute_metrics(trace, sc, robot, cfg, setting, brain)
+    if out is not None:
+        plot_run(trace, m, out / f"{name}_{setting}_{brain}.png")
+    return trace, m, note
+
+
+def _run_with_progress(loop: ClosedLoop, brain, progress: bool, label: str) -> Trace:
+    from tqdm import tqdm
+    n = int(round(loop.scenario.duration / loop.dt))
+    with tqdm(total=n, desc=label, unit="frame", disable=not progress, leave=False) as bar:
+        while not loop.done:
+            frame = loop.frame()
+            req, _ = loop.request_command()
+            loop.apply(brain.decide(frame, loop.scenario.request if loop.robot.kind == "arm" else req))
+            loop.advance()
+            bar.update(1)
+    return loop.trace
+
+
+def default_motions(mocap: str | None) -> dict[str, Motion]:
+    """{'walk': the mocap walk} when ``mocap`` names a clip (``auto``: CMU 131_01 from the shared data if present)."""
+    if not mocap or mocap == "none":
+        return {}
+    if mocap == "auto":
+        import os
+        for base in filter(None, [os.environ.get("POSE_SHARED_DATA"), "../shared/data", "/work/shared/data"]):
+            p = Path(base) / "cmu" / "131_01.bvh"
+            if p.is_file():
+                return {"walk": load_motion(p, fps=30.0)}
+        return {}
+    return {"walk": load_motion(mocap, fps=30.0)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list scenarios and zone settings")
+    for name in ("run", "suite"):
+        p = sub.add_parser(name)
+        if name == "run":
+            p.add_argument("scenario")
+            p.add_argument("--setting", default="default")
+            p.add_argument("--brain", default="nodes", choices=BRAINS)
+            p.add_argument("--duration", type=float, default=None, help="override the scenario's duration (s)")
+        else:
+            p.add_argument("--scenarios", default=",".join(SCENARIOS))
+            p.add_argument("--settings", default="default")
+            p.add_argument("--compare-settings", default="tight,wide",
+                           help="extra settings run on --compare-scenarios")
+            p.add_argument("--compare-scenarios", default="walk_toward,cross,stand_in_way,empty")
+            p.add_argument("--brain", default="nodes", choices=BRAINS + ("both",))
+            p.add_argument("--plot", type=Path, default=None, help="also write the suite figure here")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--frame-rate", type=float, default=15.0)
+        p.add_argument("--per-frame-model", default="", help="per-frame ONNX model ('' = packaged default)")
+        p.add_argument("--mocap", default="auto",
+                       help="walk clip: .npz/.bvh path, 'auto' (CMU 131_01 from the shared data if present), 'none'")
+        p.add_argument("--out", type=Path, default=Path("runs/sim"))
+        p.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.command == "list":
+        for n, f in SCENARIOS.items():
+            sc = f.__call__  # noqa: F841 - builders are listed with their descriptions below
+            print(f"{n:16s} {make_scenario(n).robot:12s} {make_scenario(n).description}")
+        print("zone settings:", ", ".join(f"{k} {v or '(config files as they are)'}" for k, v in ZONE_SETTINGS.items()))
+        return 0
+    try:
+        motions = default_motions(a.mocap)
+        if a.command == "run":
+            jobs = [(a.scenario, a.setting, a.brain)]
+        else:
+            names = [s for s in a.scenarios.split(",") if s]
+            brains = BRAINS if a.brain == "both" else (a.brain,)
+            jobs = [(n, s, b) for b in brains for s in a.settings.split(",") if s for n in names]
+            extra = [s for s in a.compare_settings.split(",") if s]
+            jobs += [(n, s, b) for b in brains for s in extra for n in a.compare_scenarios.split(",") if n]
+        for n, s, _ in jobs:     # bad names fail before anything starts
+            make_scenario(n)
+            zone_setting(s, "vehicle")
+    except (KeyError, ValueError) as e:
+        print(f"[sim] ERROR: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    results, runs = [], []
+    start = time.monotonic()
+    for n, s, b in jobs:
+        t0 = time.monotonic()
+        trace, m, note = run_one(n, s, b, a.seed, motions, a.frame_rate, a.out, a.per_frame_model,
+                                 getattr(a, "duration", None), not a.no_progress)
+        results.append(m)
+        runs.append((trace, m))
+        print(f"[sim] {n} / {s} / {b}: {m.frames} frames in {time.monotonic() - t0:.1f} s"
+              + (f"; {note}" if note else ""), flush=True)
+    table = markdown_table(results)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "table.md").write_text(table + "\n")
+    save_json(results, a.out / "results.json")
+    plot_suite(runs, a.out / "suite.png")
+    if getattr(a, "plot", None):
+        plot_suite([r for r in runs if r[1].setting == "default"] or runs, a.plot)
+    walk = motions.get("walk")
+    print(f"\nwalk motion: {getattr(walk, 'name', 'procedural')}; frames {a.frame_rate:g} Hz; "
+          f"total {time.monotonic() - start:.0f} s\n")
+    print(table)
+    return 0 if all(m.goals_met for m in results) else 1
