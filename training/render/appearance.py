@@ -87,14 +87,15 @@ class GarmentLayout:
         region = np.array([R[n] for n in names[fj]], np.int8)
         uv = mesh.face_uv                                                   # (F, 3, 2)
         rest = mesh.rest_vertices[mesh.mesh_faces]                          # (F, 3, 3)
+        region = self._straight_cuts(region, fj, rest.mean(1), mesh.rest_joints)
         # Hair: head faces above the brow or behind the ears (rest T-pose, y up, z forward).
         head = skeleton.JOINT_NAMES.index("head")
         neck = skeleton.JOINT_NAMES.index("neck")
         hj, nj = mesh.rest_joints[head], mesh.rest_joints[neck]
         c = rest.mean(1)
         is_head = fj == head
-        top = c[:, 1] > hj[1] + 0.075
-        back = (c[:, 2] < hj[2] - 0.035) & (c[:, 1] > nj[1] + 0.06)
+        top = c[:, 1] > hj[1] + 0.085
+        back = (c[:, 2] < hj[2] - 0.01) & (c[:, 1] > nj[1] + 0.05)
         region[is_head & (top | back)] = R["hair"]
         seg = _anny_segmentation() if mesh.name == "anny" else None
         if seg is not None:
@@ -125,6 +126,38 @@ class GarmentLayout:
         overall = float(np.median(dens))
         self.texels_per_m = np.array([float(np.median(dens[reg_ok == r])) if np.any(reg_ok == r) else overall
                                       for r in range(len(REGIONS))], np.float32)
+
+    @staticmethod
+    def _straight_cuts(region: np.ndarray, fj: np.ndarray, c: np.ndarray, rj: np.ndarray) -> np.ndarray:
+        """Move garment borders onto straight cuts of the rest T-pose (the skinning-bone borders are jagged).
+
+        Arms (faces following a shoulder/elbow/wrist/hand): by distance along the arm, short sleeve
+        end at 45% of the upper arm, long sleeve end 3 cm before the wrist. Torso and legs: waist at
+        55% of the pelvis -> spine1 height, shorts end 8 cm above the knee, shoes from 4 cm above
+        the ankle. Args: region (F,), fj (F,) face joints, c (F, 3) rest face centres, rj (24, 3).
+        """
+        out = region.copy()
+        n = {k: i for i, k in enumerate(skeleton.JOINT_NAMES)}
+        for side in ("left", "right"):
+            arm = np.isin(fj, [n[f"{side}_{k}"] for k in ("shoulder", "elbow", "wrist", "hand")])
+            xs, xe, xw = (abs(rj[n[f"{side}_{k}"], 0]) for k in ("shoulder", "elbow", "wrist"))
+            a = np.abs(c[:, 0])
+            out[arm & (a < xs + 0.45 * (xe - xs))] = R["sleeve_upper"]
+            out[arm & (a >= xs + 0.45 * (xe - xs)) & (a < xw - 0.03)] = R["sleeve_lower"]
+            out[arm & (a >= xw - 0.03)] = R["skin"]
+        trunk = np.isin(fj, [n[k] for k in ("pelvis", "spine1", "spine2", "left_hip", "right_hip", "left_knee",
+                                            "right_knee", "left_ankle", "right_ankle")])
+        waist = rj[n["pelvis"], 1] + 0.55 * (rj[n["spine1"], 1] - rj[n["pelvis"], 1])
+        knee = 0.5 * (rj[n["left_knee"], 1] + rj[n["right_knee"], 1])
+        ankle = 0.5 * (rj[n["left_ankle"], 1] + rj[n["right_ankle"], 1])
+        y = c[:, 1]
+        out[trunk & (y >= waist)] = R["shirt"]
+        out[trunk & (y < waist) & (y >= knee + 0.08)] = R["trousers_upper"]
+        out[trunk & (y < knee + 0.08) & (y >= ankle + 0.04)] = R["trousers_lower"]
+        out[trunk & (y < ankle + 0.04)] = R["shoes"]
+        feet = np.isin(fj, [n["left_foot"], n["right_foot"]])
+        out[feet] = R["shoes"]
+        return out
 
     def _rasterise(self, uv: np.ndarray, region: np.ndarray) -> np.ndarray:
         s = self.size
@@ -174,6 +207,7 @@ class Fabric:
     scale_m: float = 0.2                      # metres per repeat
     texture_id: str = ""                      # library id for a photo
     angle: float = 0.0
+    tint: bool = False                        # multiply a colour photo by ``color``
 
 
 @dataclass
@@ -277,7 +311,8 @@ class AppearanceSampler:
             if pool:
                 e = pool[int(rng.integers(len(pool)))]
                 return Fabric("photo", color, scale_m=float(rng.uniform(0.12, 0.45)), texture_id=e.id,
-                              angle=float(rng.choice([0.0, np.pi / 2, rng.uniform(-0.3, 0.3)])))
+                              angle=float(rng.choice([0.0, 0.0, rng.uniform(-0.3, 0.3)])),
+                              tint=bool(rng.uniform() < 0.5))
         kind = str(rng.choice(PATTERNS, p=[0.35, 0.25, 0.15, 0.1, 0.15]))
         return Fabric(kind, color, _random_color(rng), scale_m=float(rng.uniform(0.02, 0.12)),
                       angle=float(rng.uniform(-0.4, 0.4)))
@@ -304,7 +339,7 @@ class AppearanceSampler:
                 tint = np.asarray(fab.color, np.float32) / 255.0
                 if grey:
                     out = out.mean(2, keepdims=True) / 160.0 * np.asarray(fab.color, np.float32)
-                elif rng.uniform() < 0.5:
+                elif fab.tint:
                     out = out * (0.55 + 0.45 * tint) / 0.8
                 return np.clip(out, 0, 255).astype(np.uint8)
         return _pattern(fab.kind if fab.kind != "photo" else "solid", fab.color, fab.color2, period, size, rng,
