@@ -138,8 +138,9 @@ def build(name: str, args: argparse.Namespace, threads: int = 1):
         return make_detector(name, model_path=args.yolo_model, num_threads=threads)
     if name == "hog":
         return make_detector(name, num_threads=threads)
-    if name.startswith("blazepose"):
-        return make_detector("blazepose", num_threads=threads, landmarks=name != "blazepose-nolm")
+    if name.startswith("blazepose"):  # blazepose, blazepose-nolm (detector only), blazepose-t2 / -t3 (tiles)
+        tiles = int(name.split("-t")[1]) if "-t" in name else 1
+        return make_detector("blazepose", num_threads=threads, landmarks=name != "blazepose-nolm", tiles=tiles)
     return make_detector(name)
 
 
@@ -303,7 +304,7 @@ def table(acc: dict, lat: dict, heights: list[int]) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--detectors", default="blazepose,blazepose-nolm,hog",
-                    help="comma list; blazepose-nolm = detector only, no landmark model")
+                    help="comma list; blazepose-nolm = detector only, no landmark model; blazepose-tN = N x N tiles too")
     ap.add_argument("--yolo-model", help="a YOLO .onnx file to add as yolo_onnx")
     ap.add_argument("--quick", action="store_true", help="20 background photos, 5 pasted people per height")
     ap.add_argument("--runs", type=int, default=30, help="timed detect() calls per latency cell")

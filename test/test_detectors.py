@@ -277,3 +277,28 @@ def test_blazepose_finds_both_men_of_basketball2():
     assert len(dets) == 2
     assert max(iou(np.array([20, 73, 193, 473], np.float32), boxes)) >= 0.5  # facing the camera
     assert max(iou(np.array([427, 20, 640, 480], np.float32), boxes)) >= 0.3  # from behind, cut by the edge
+
+
+def test_tile_windows_cover_the_frame():
+    from pose_estimation_ros.perception.detectors.blazepose import tile_windows
+    assert tile_windows(640, 480, 1) == [(0, 0, 640, 480)]
+    w = tile_windows(640, 480, 3)
+    assert len(w) == 10 and w[1] == (0, 0, 256, 192) and w[-1] == (384, 288, 640, 480)  # 640 / (3 - 2 * 0.25)
+    covered = np.zeros((480, 640), bool)
+    for x0, y0, x1, y1 in w[1:]:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+
+
+@needs_blazepose
+@needs_data
+def test_blazepose_tiles_find_a_small_person():
+    """A 130 px tall person (the basketball2 man, pasted on grey) in a 640x480 frame: found with 3x3 tiles."""
+    import cv2
+    person = _rgb("basketball2.png")[74:480, 47:170]
+    w = round(person.shape[1] * 130 / person.shape[0])
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    frame[200:330, 300:300 + w] = cv2.resize(person, (w, 130), interpolation=cv2.INTER_AREA)
+    dets = make_detector("blazepose", tiles=3).detect(frame)
+    assert len(dets) == 1
+    assert iou(np.array([300, 200, 300 + w, 330], np.float32), dets[0].box[None])[0] >= 0.6

@@ -119,6 +119,21 @@ def refine_from_heatmap(uv: np.ndarray, heatmap: np.ndarray, kernel: int = 7, mi
     return out
 
 
+def tile_windows(width: int, height: int, tiles: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Detector windows xyxy: the whole frame, then (``tiles > 1``) a ``tiles x tiles`` grid of crops overlapping
+    by ``overlap`` of a tile, so people ``tiles`` times smaller reach the detector at the same size."""
+    out = [(0, 0, width, height)]
+    if tiles > 1:
+        tw = min(width, round(width / (tiles - (tiles - 1) * overlap)))
+        th = min(height, round(height / (tiles - (tiles - 1) * overlap)))
+        for i in range(tiles):
+            for j in range(tiles):
+                x0 = round(j * (width - tw) / (tiles - 1))
+                y0 = round(i * (height - th) / (tiles - 1))
+                out.append((x0, y0, x0 + tw, y0 + th))
+    return out
+
+
 def _apply(affine: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Apply a ``(2, 3)`` affine to points ``(N, 2)``."""
     return uv @ affine[:, :2].T + affine[:, 2]
@@ -136,12 +151,14 @@ class BlazePoseDetector:
             ROIs the landmark model rejects (pose flag < 0.5) are dropped.
         max_people: at most this many ROIs per frame (best scores first).
         num_threads: LiteRT CPU threads.
+        tiles: 1 = one detector pass on the whole frame (MediaPipe's way); n > 1 adds an n x n grid of overlapping
+            crops (n * n more passes) so that smaller / farther people are found.
     """
 
     name = "blazepose"
 
     def __init__(self, model_dir: str | Path | None = None, score_threshold: float = 0.5, landmarks: bool = True,
-                 max_people: int = 8, num_threads: int = 1, nms_iou: float = 0.3) -> None:
+                 max_people: int = 8, num_threads: int = 1, nms_iou: float = 0.3, tiles: int = 1) -> None:
         root = Path(model_dir) if model_dir is not None else detector_model_dir()
         self._det = _Tflite(root / DETECTION_FILE, num_threads, (1, DETECTOR_INPUT, DETECTOR_INPUT, 3))
         want = [(1, POSE_DETECTION_DECODE.num_boxes, POSE_DETECTION_DECODE.num_coords),
@@ -157,27 +174,42 @@ class BlazePoseDetector:
         self.score_threshold = float(score_threshold)
         self.max_people = int(max_people)
         self.nms_iou = float(nms_iou)
+        if tiles < 1:
+            raise ValueError(f"blazepose tiles must be >= 1, got {tiles}")
+        self.tiles = int(tiles)
 
-    def detect_rois(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the person detector alone.
-
-        Returns:
-            scores ``(K,) float32`` best first and keypoints ``(K, 4, 2) float32`` in image pixels
-            (mid-hip, full-body point, mid-shoulder, upper-body point).
-        """
-        rgb = check_rgb(rgb)
+    def _detect_raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One detector pass over ``rgb``: face boxes ``(K, 4)``, scores ``(K,)``, keypoints ``(K, 4, 2)``, image px,
+        before NMS."""
         sq, lb = letterbox(rgb, DETECTOR_INPUT, pad_value=0)
         x = sq.astype(np.float32)[None] / 127.5 - 1.0
         outs = self._det.run(x)
         raw, logits = (outs[0], outs[1]) if self._reg_first else (outs[1], outs[0])
         scores = decode_scores(logits, POSE_DETECTION_DECODE)
         keep = scores >= self.score_threshold
-        if not np.any(keep):
-            return np.zeros((0,), np.float32), np.zeros((0, 4, 2), np.float32)
         boxes, kps = decode_boxes(raw.reshape(-1, 12)[keep], self._anchors[keep], POSE_DETECTION_DECODE)
-        _, s, kp = weighted_nms(boxes, scores[keep], kps.reshape(len(kps), -1), self.nms_iou)
-        kp_img = lb.to_image(kp * DETECTOR_INPUT).reshape(-1, 4, 2)
-        return s[: self.max_people], kp_img[: self.max_people]
+        return (lb.to_image(boxes * DETECTOR_INPUT), scores[keep],
+                lb.to_image(kps.reshape(-1, 8) * DETECTOR_INPUT).reshape(-1, 4, 2))
+
+    def detect_rois(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the person detector alone (on the whole frame, plus `tile_windows` when ``tiles > 1``).
+
+        Returns:
+            scores ``(K,) float32`` best first and keypoints ``(K, 4, 2) float32`` in image pixels
+            (mid-hip, full-body point, mid-shoulder, upper-body point).
+        """
+        rgb = check_rgb(rgb)
+        parts = []
+        for x0, y0, x1, y1 in tile_windows(rgb.shape[1], rgb.shape[0], self.tiles):
+            b, sc, kp = self._detect_raw(rgb[y0:y1, x0:x1])
+            parts.append((b + [x0, y0, x0, y0], sc, kp + [x0, y0]))
+        boxes = np.concatenate([p[0] for p in parts]).astype(np.float32)
+        scores = np.concatenate([p[1] for p in parts]).astype(np.float32)
+        kps = np.concatenate([p[2] for p in parts]).astype(np.float32)
+        if len(scores) == 0:
+            return np.zeros((0,), np.float32), np.zeros((0, 4, 2), np.float32)
+        _, s, kp = weighted_nms(boxes, scores, kps.reshape(len(kps), -1), self.nms_iou)
+        return s[: self.max_people], kp.reshape(-1, 4, 2)[: self.max_people]
 
     def _landmarks(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[float, np.ndarray]:
         """Landmark model on one ROI: (pose flag, ``(33, 4)`` x px, y px, visibility, presence) in image coords."""
