@@ -331,7 +331,7 @@ class PerceptionPipeline:
         self._frame_index += 1
         status = "; ".join(faults + notes) if (faults or notes) else "ok"
         if out_stamp is None:
-            return FrameResult([], t, None, ended, status=status if faults else "warming up the lagged window",
+            return FrameResult([], t, None, ended, status=status if faults else "no frame in the lagged slot yet (start, reset or gap)",
                                outcome="fault" if faults else "warming", boxes=boxes, detector_ran=detector_ran,
                                notes=notes)
         return FrameResult(estimates, t, out_stamp, ended, status=status, outcome="fault" if faults else "ok",
