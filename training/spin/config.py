@@ -55,6 +55,7 @@ class DataConfig:
     test_subjects: list[str] = field(default_factory=lambda: ["131", "035", "135"])
     render: dict[str, Any] = field(default_factory=dict)      # extra RenderDataset keyword arguments
     real: list[dict[str, str]] = field(default_factory=list)
+    real_shards: list[str] = field(default_factory=list)      # pre-rendered stand-in "real" shards (split subdirs)
     standin_real: bool = True
     standin_subjects: list[str] = field(default_factory=lambda: ["001"])
     standin_render: dict[str, Any] = field(default_factory=dict)   # RenderDataset kwargs of the stand-in domain

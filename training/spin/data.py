@@ -146,13 +146,14 @@ class ShardDataset(Dataset):
         length: virtual length (index ``i`` -> sample ``i % loaded``) so that shards still being
             rendered join as they appear (rescanned every ``refresh_every`` reads); None = the loaded count.
         flip_prob: horizontal mirror probability (image, 2D/3D joints, rotations, visibility).
+        size: crop side to serve (shards rendered at another size are resampled, keypoints scaled).
     """
 
     KEYS = ("image", "joints2d", "joints3d", "rotmats")
 
     def __init__(self, dirs: list[str], rank: int = 0, world: int = 1, length: int | None = None,
-                 refresh_every: int = 2000, flip_prob: float = 0.0, seed: int = 0) -> None:
-        self.dirs, self.rank, self.world = list(dirs), rank, world
+                 refresh_every: int = 2000, flip_prob: float = 0.0, seed: int = 0, size: int | None = None) -> None:
+        self.dirs, self.rank, self.world, self.size = list(dirs), rank, world, size
         self.virtual, self.refresh_every, self.flip_prob, self.seed = length, refresh_every, flip_prob, seed
         self.files: list[Path] = []
         self.data: dict[str, np.ndarray] = {}
@@ -188,9 +189,22 @@ class ShardDataset(Dataset):
             self._scan()
         j = int(i) % self.loaded
         s = {k: v[j] for k, v in self.data.items() if k != "sequence"}
+        if self.size and s["image"].shape[0] != self.size:
+            s = resize_sample(s, self.size)
         if self.flip_prob > 0 and np.random.default_rng((self.seed, self.reads, j)).random() < self.flip_prob:
             s = flip_sample(s)
         return s
+
+
+def resize_sample(s: dict[str, Any], size: int) -> dict[str, Any]:
+    """A sample's crop resampled to ``size`` (area filter), 2D keypoints scaled (pixel centres at integers)."""
+    import cv2
+
+    r = size / s["image"].shape[0]
+    out = dict(s)
+    out["image"] = cv2.resize(s["image"], (size, size), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    out["joints2d"] = ((s["joints2d"] + 0.5) * r - 0.5).astype(np.float32)
+    return out
 
 
 def flip_sample(s: dict[str, Any]) -> dict[str, Any]:
@@ -269,15 +283,22 @@ def make_synthetic(cfg: SpinConfig, body, split: str = "train", rank: int = 0, w
     elif d.source == "shards":
         ds = ShardDataset([str(Path(p) / split) if (Path(p) / split).is_dir() else p for p in d.shard_dirs],
                           rank, world, length=n if split == "train" else None,
-                          flip_prob=0.5 if split == "train" else 0.0, seed=seed)
+                          flip_prob=0.5 if split == "train" else 0.0, seed=seed, size=cfg.model.input_size)
     else:
         ds = _render_dataset(cfg, subjects, split, dict(d.render), n, seed)
     return _Standardized(ds, body.num_shape, real=False)
 
 
 def make_real(cfg: SpinConfig, body, split: str = "train", rank: int = 0, length: int | None = None) -> Dataset | None:
-    """The real set: the user's datasets (``data.real``), else the stand-in appearance domain, else None."""
+    """The real set: pre-rendered stand-in shards (``data.real_shards``), the user's datasets
+    (``data.real``), else the stand-in appearance domain rendered on the fly, else None."""
     d = cfg.data
+    if d.real_shards:
+        dirs = [str(Path(p) / split) if (Path(p) / split).is_dir() else p for p in d.real_shards]
+        n = length or (d.samples_per_epoch if split == "train" else None)
+        return _Standardized(ShardDataset(dirs, rank, 1, length=n if split == "train" else None,
+                                          flip_prob=0.5 if split == "train" else 0.0, seed=cfg.train.seed + 500 + rank,
+                                          size=cfg.model.input_size), body.num_shape, real=True)
     if d.real:
         from training.data.real import RealCropDataset, concat_annotations, load_real
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="training/configs/spin_default.yaml")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     p.add_argument("--split", default="train", choices=["train", "val", "test"])
-    p.add_argument("--domain", default="mocap", choices=["mocap", "standin"])
+    p.add_argument("--domain", default="mocap", choices=["mocap", "standin", "rerender"])
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=1024)
     p.add_argument("--shard-size", type=int, default=32)
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     cfg = apply_overrides(load_config(a.config), a.set)
     seed = a.seed if a.seed is not None else cfg.train.seed + {"train": 0, "val": 17, "test": 29}[a.split] + \
-        (500 if a.domain == "standin" else 0)
+        {"mocap": 0, "standin": 500, "rerender": 900}[a.domain]
     extra = {**cfg.data.render, **(cfg.data.standin_render if a.domain == "standin" else {}), "domain": a.domain}
     ds = make_render_dataset(cfg, [], a.split, extra, a.count, seed)
     out = Path(a.out)

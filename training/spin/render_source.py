@@ -8,6 +8,8 @@ Domains (``RenderConfig`` keyword sets; ``data.render`` / ``data.standin_render`
   -- procedural indoor rooms only (``room_prob`` 1), procedural fabric patterns only
   (``photo_fabric_prob`` 0) -- and a narrower pose set (the renderer's random standing poses,
   ``random_poses``). Stated as such in every table: these are renders, not photos.
+* ``rerender`` (the seed's "renderings of real data"): the stand-in real set's poses (the random
+  standing poses) rendered in the ``mocap`` appearance domain.
 
 Splits: ``train`` renders the renderer's train split (train subjects, textures, backgrounds);
 ``val`` / ``test`` its ``heldout`` split (held-out subjects' motions, held-out textures and
@@ -23,7 +25,7 @@ import numpy as np
 
 __all__ = ["shared_data_dir", "render_config", "make_render_dataset", "make_render_clips", "DOMAINS"]
 
-DOMAINS = ("mocap", "standin")
+DOMAINS = ("mocap", "standin", "rerender")
 
 
 def shared_data_dir() -> Path | None:
@@ -52,8 +54,8 @@ def render_config(cfg, split: str, extra: dict[str, Any] | None = None):
         kw["backgrounds_dir"] = str(shared / "backgrounds")
     if domain == "standin":
         kw.update(room_prob=1.0, photo_fabric_prob=0.0)
-        if split == "train":
-            kw["random_poses"] = True
+    if domain in ("standin", "rerender") and split == "train":
+        kw["random_poses"] = True
     kw.update(extra)
     return RenderConfig(**kw)
 

@@ -138,7 +138,9 @@ def describe_training(cfg: SpinConfig, step: int, cpu_hours: float, init: str | 
     syn = {"render": f"renders of the mocap of subjects {','.join(d.train_subjects)} (training.render, train "
                      "textures/backgrounds)", "shards": f"pre-rendered shards {','.join(d.shard_dirs)}",
            "stick": "procedural stick figures (smoke run)"}[d.source]
-    real = ("real: " + ", ".join(f"{e.get('format', '?')}:{Path(e['path']).name}" for e in d.real) if d.real else
+    real = (f"stand-in 'real' = pre-rendered shards of a separate appearance domain ({', '.join(d.real_shards)}), "
+            "not real photos" if d.real_shards else
+            "real: " + ", ".join(f"{e.get('format', '?')}:{Path(e['path']).name}" for e in d.real) if d.real else
             f"stand-in 'real' = renders of a separate appearance domain (subjects {','.join(d.standin_subjects)}), "
             "not real photos" if d.standin_real else "no real data")
     return (f"MoCap-SPIN {cfg.train.stage} ({cfg.train.trainable}), {syn}; {real}; synthetic ratio "

@@ -1,0 +1,85 @@
+"""MoCap-SPIN site adaptation (BN statistics from unlabeled frames -> new ONNX) and evaluation metrics."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pose_estimation_ros.perception import metadata as model_meta
+from training.body.base import SkeletonBody
+from training.spin import adapt
+from training.spin import data as spin_data
+from training.spin.config import config_from_dict
+from training.spin.evaluate import PerFrameRunner, frame_metrics, pck
+from training.spin.finetune import bn_modules
+from training.spin.losses import project_weak
+from training.spin.train import train
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.set_num_threads(1)
+    cfg = config_from_dict({"name": "t", "model": {"backbone": "mobilenet_v3_small", "input_size": SIZE, "hidden": 64,
+                                                   "body_model": "skeleton"},
+                            "data": {"source": "stick", "val_samples": 0},
+                            "train": {"batch_size": 4, "steps": 1, "threads": 1}})
+    out = tmp_path_factory.mktemp("spin_run")
+    train(cfg, out, progress=False)
+    return out / "ckpt_last.pt"
+
+
+def test_bn_statistics_are_the_frames_statistics_and_nothing_else_changes(ckpt):
+    from training.spin.checkpoint import load_model
+
+    model, _ = load_model(ckpt)
+    params = {k: v.clone() for k, v in model.named_parameters()}
+    first = bn_modules(model)[0]
+    seen = []
+    h = first.register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (6, SIZE, SIZE, 3), dtype=np.uint8))
+    n = adapt.adapt_bn_statistics(model, images, batch=3)       # two batches: a cumulative average
+    h.remove()
+    assert n == len(bn_modules(model)) and len(seen) == 2
+    x = torch.cat(seen)                                       # (6, C, H, W) inputs of the first BN layer
+    torch.testing.assert_close(first.running_mean, x.mean((0, 2, 3)), atol=1e-5, rtol=1e-4)
+    for k, v in model.named_parameters():
+        assert torch.equal(v, params[k]), k
+    assert not model.training
+
+
+def test_adapt_cli_writes_onnx_with_the_adaptation_recorded(ckpt, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        cv2.imwrite(str(frames / f"f{i}.png"), rng.integers(0, 255, (48, 80, 3), dtype=np.uint8))
+    rc = adapt.main(["--ckpt", str(ckpt), "--images", str(frames), "--out", str(tmp_path / "site"), "--threads", "1"])
+    assert rc == 0
+    meta = model_meta.load_metadata(tmp_path / "site" / "mocap_spin.onnx")
+    assert "site-adapted" in meta.training_data and "4 unlabeled frames" in meta.training_data
+    assert "image folder" in meta.training_data and meta.trained
+    runner = PerFrameRunner(tmp_path / "site" / "mocap_spin.onnx", threads=1)
+    out = runner(torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8))
+    assert out["joints"].shape == (2, 24, 3)
+    with pytest.raises(FileNotFoundError, match="no images"):
+        adapt.main(["--ckpt", str(ckpt), "--images", str(tmp_path / "site"), "--out", str(tmp_path / "x")])
+
+
+def test_frame_metrics_by_hand():
+    ds = spin_data.StickFigureDataset(SkeletonBody(10), SIZE, 3, seed=2)
+    batch = spin_data.collate([spin_data.standardize(ds[i], 10) for i in range(3)])
+    gt = batch["joints3d"] - batch["joints3d"][:, :1]
+    cam = torch.tensor([[0.5, 0.0, 0.0]]).repeat(3, 1)
+    out = {"joints": gt.clone(), "cam": cam, "pose6d": torch.zeros(3, 24, 6), "betas": torch.zeros(3, 10)}
+    batch["joints2d"] = (project_weak(gt, cam) + 1) * SIZE / 2
+    r = frame_metrics(out, batch)
+    assert r["mpjpe"] == pytest.approx(0.0, abs=1e-6) and r["pa_mpjpe"] == pytest.approx(0.0, abs=1e-3)
+    assert r["pck@0.1"] == 1.0
+    shifted = dict(out, joints=gt + torch.tensor([0.0, 0.0, 0.05]) * (torch.arange(24)[None, :, None] > 0))
+    r = frame_metrics(shifted, batch)
+    assert r["mpjpe"] == pytest.approx(50.0 * 23 / 24, rel=1e-4)   # 5 cm on 23 of 24 joints
+    assert pck(torch.zeros(1, 2, 2), torch.tensor([[[0.0, 6.0], [0.0, 7.0]]]), torch.ones(1, 2), SIZE) == 0.5
