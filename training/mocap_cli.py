@@ -1,14 +1,19 @@
 """Motion-capture command line: import to the canonical format, inspect, render a preview.
 
-    python -m training.mocap_cli import-mocap SRC... --out DIR [--fps 30] [--format auto|bvh|amass|points]
+    python -m training.mocap_cli import-mocap SRC... --out DIR [--fps 30] [--format auto|bvh|amc|amass|points]
                                               [--body skeleton] [--iters 200] [--units U] [--up AXIS]
-                                              [--joint-map NAME] [--subject ID]
+                                              [--joint-map NAME|FILE.yaml|FILE.json] [--asf FILE] [--subject ID]
+                                              [--overwrite] [--test-subjects ID...] [--val-subjects ID...]
     python -m training.mocap_cli inspect-mocap DIR
     python -m training.mocap_cli render-skeleton FILE.npz --out preview.mp4|preview.gif [--size 480]
 
-``import-mocap`` takes files or folders (searched recursively for .bvh, .npz, .csv, .c3d), writes
-``DIR/<subject>/<sequence>.npz`` (:class:`training.data.motion.MotionSequence`) and prints the
-per-file fitting error (mean / p95 / worst joint, mm) and an ``import_summary.json`` in ``DIR``.
+``import-mocap`` takes files or folders (searched recursively for .bvh, .amc, .npz, .csv, .c3d), writes
+``DIR/<subject>/<sequence>.npz`` (:class:`training.data.motion.MotionSequence`), prints per clip the
+joint map used, the fitting error (mean / p95 / worst joint, mm) and its warnings (bound broken, sides
+swapped, non-rigid segments), and writes ``import_summary.json`` and the subject-wise ``splits.json``
+in ``DIR``. An existing output is never overwritten silently: it is kept (rerunning resumes) unless
+``--overwrite``; two sources with the same subject/sequence in one run get distinct names (the second
+is suffixed with its folder) and a warning.
 See ``docs/motion_capture.md``.
 """
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 
 from training.data.motion import FORMAT, MotionSequence
 
-EXTS = (".bvh", ".npz", ".csv", ".c3d")
+EXTS = (".bvh", ".amc", ".npz", ".csv", ".c3d")
 
 
 def make_body(name: str):
@@ -44,6 +49,8 @@ def detect_format(path: Path) -> str | None:
     ext = path.suffix.lower()
     if ext == ".bvh":
         return "bvh"
+    if ext == ".amc":
+        return "amc"
     if ext in (".csv", ".c3d", ".tsv"):
         return "points"
     if ext == ".npz":
@@ -75,11 +82,16 @@ def collect(srcs: list[str]) -> list[Path]:
 
 
 def import_file(path: Path, fmt: str, body, fps: float | None, iters: int, units, up, joint_map,
-                subject: str | None, progress=None) -> MotionSequence:
+                subject: str | None, progress=None, asf: str | None = None) -> MotionSequence:
     kw = dict(body=body, fps=fps, iters=iters, subject=subject, progress=progress)
     if fmt == "bvh":
         from training.data.retarget import retarget_bvh
         return retarget_bvh(path, joint_map=joint_map or "auto", units=units, up=up or "y", **kw)
+    if fmt == "amc":
+        from training.data.asf_amc import read_asf_amc
+        from training.data.retarget import retarget_skeleton
+        return retarget_skeleton(read_asf_amc(path, asf=asf), joint_map=joint_map or "auto", units=units,
+                                 up=up or "y", **kw)
     if fmt == "amass":
         from training.data.amass import import_amass
         return import_amass(path, up=up or "z", **kw)
@@ -87,6 +99,54 @@ def import_file(path: Path, fmt: str, body, fps: float | None, iters: int, units
         from training.data.points import import_points
         return import_points(path, joint_map=joint_map or "auto", units=units or "auto", up=up or "auto", **kw)
     raise ValueError(f"{path}: unknown format {fmt!r}")
+
+
+def _rig(row: dict) -> str:
+    """Rig label of an import row: the joint map, plus 'amc' for ASF/AMC sources."""
+    return ("asf/amc" if row.get("format") == "amc" else str(row.get("joint_map") or row.get("format")))
+
+
+def make_splits(rows: list[dict], test: list[str] | None, val: list[str] | None, seed: int = 0) -> dict:
+    """Subject-wise splits of imported clips, recorded per rig.
+
+    Explicit ``test`` / ``val`` subject lists win; otherwise per rig: a rig with a single subject is
+    held out entirely (test) when another rig has >= 3 subjects, else each rig's subjects are split
+    with :func:`training.data.dataset.split_sequences` fractions (val 0.15, test 0.2, at least one
+    each once a rig has 3 subjects). A subject never lands in two splits.
+    """
+    from training.posebert.data import same_subject
+    by_rig: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        by_rig[_rig(r)].add(r["subject"])
+    subjects = sorted({r["subject"] for r in rows})
+    assign: dict[str, str] = {}
+    if test is not None or val is not None:
+        for s_ in subjects:
+            assign[s_] = ("test" if any(same_subject(s_, x) for x in test or []) else
+                          "val" if any(same_subject(s_, x) for x in val or []) else "train")
+    else:
+        big = any(len(v) >= 3 for v in by_rig.values())
+        rng = np.random.default_rng(seed)
+        for rig in sorted(by_rig):
+            ss = sorted(by_rig[rig] - set(assign))
+            if not ss:
+                continue
+            if len(ss) < 3:
+                for s_ in ss:
+                    assign[s_] = "test" if big and len(ss) == 1 else "train"
+                continue
+            order = [ss[k] for k in rng.permutation(len(ss))]
+            n_test, n_val = max(1, round(0.2 * len(ss))), max(1, round(0.15 * len(ss)))
+            for k, s_ in enumerate(order):
+                assign[s_] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    out = {"by": "subject", **{k: sorted(s_ for s_, v in assign.items() if v == k) for k in ("train", "val", "test")},
+           "rigs": {}}
+    for rig in sorted(by_rig):
+        clips = [r for r in rows if _rig(r) == rig]
+        out["rigs"][rig] = {k: sorted(s_ for s_ in by_rig[rig] if assign[s_] == k) for k in ("train", "val", "test")}
+        out["rigs"][rig]["frames"] = int(sum(r["frames"] for r in clips))
+        out["rigs"][rig]["clips"] = len(clips)
+    return out
 
 
 def cmd_import(a: argparse.Namespace) -> int:
@@ -103,52 +163,128 @@ def cmd_import(a: argparse.Namespace) -> int:
     if not jobs:
         print("no motion-capture files found", file=sys.stderr)
         return 1
+    if a.joint_map and not Path(a.joint_map).suffix and a.joint_map not in _builtin_maps():
+        raise SystemExit(f"--joint-map {a.joint_map!r}: not a built-in map ({', '.join(_builtin_maps())}) "
+                         f"nor a .yaml/.json file")
+    if a.joint_map and Path(a.joint_map).suffix and not Path(a.joint_map).is_file():
+        raise SystemExit(f"--joint-map: no such joint map file: {a.joint_map}")
     body = make_body(a.body)
     units = None if a.units is None else (float(a.units) if _is_number(a.units) else a.units)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, failed = [], []
+    prev_rows = {}
+    summ = out / "import_summary.json"
+    if summ.is_file():
+        try:
+            prev_rows = {r["out"]: r for r in json.loads(summ.read_text()).get("files", [])}
+        except (ValueError, KeyError):
+            prev_rows = {}
+    rows, failed, written = [], [], set()
     t_all = time.perf_counter()
     bar = tqdm(jobs, unit="file", desc="import-mocap")
     for f, fmt in bar:
         bar.set_postfix_str(f.name)
         t0 = time.perf_counter()
         try:
-            ms = import_file(f, fmt, body, a.fps, a.iters, units, a.up, a.joint_map, a.subject)
+            ms = import_file(f, fmt, body, a.fps, a.iters, units, a.up, a.joint_map, a.subject, asf=a.asf) \
+                if not _already(out, f, a, prev_rows) else None
         except Exception as e:  # noqa: BLE001 - keep going, report at the end
             failed.append((str(f), f"{type(e).__name__}: {e}"))
             tqdm.write(f"FAILED {f}: {e}")
             continue
-        dst = ms.save(out / ms.subject / f"{ms.sequence}.npz")
+        if ms is None:                      # kept from an earlier run (no --overwrite)
+            row = dict(_already(out, f, a, prev_rows))
+            row["kept"] = True
+            rows.append(row)
+            written.add(row["out"])
+            continue
+        warnings = list(ms.extra.get("warnings", []))
+        dst = out / ms.subject / f"{ms.sequence}.npz"
+        if str(dst) in written:             # a second source with the same subject/sequence in this run
+            alt = f"{ms.sequence}__{f.parent.name}"
+            warnings.append(f"same subject/sequence as an earlier clip of this run: written as {alt}.npz")
+            ms.sequence = alt
+            dst = out / ms.subject / f"{alt}.npz"
+        elif dst.exists() and not a.overwrite:
+            tqdm.write(f"kept existing {dst} (from another source; use --overwrite to replace it)")
+            failed.append((str(f), f"output {dst} exists and comes from another source (use --overwrite)"))
+            continue
+        ms.save(dst)
+        written.add(str(dst))
         fit = ms.extra.get("fit")
         row = {"file": str(f), "out": str(dst), "format": fmt, "frames": ms.num_frames, "fps": ms.fps,
                "duration_s": round(ms.duration_s, 3), "subject": ms.subject, "sequence": ms.sequence,
                "body": ms.body_model, "seconds": round(time.perf_counter() - t0, 2),
-               "conversion": ms.extra.get("conversion", "fit")}
+               "conversion": ms.extra.get("conversion", "fit"), "joint_map": ms.extra.get("joint_map"),
+               "warnings": warnings}
         if fit is not None:
             row.update(mean_mm=round(fit.mean_mm, 1), p95_mm=round(float(np.nanpercentile(fit.joint_error_mm, 95)), 1),
-                       worst_joint=fit.worst_joint, worst_joint_mm=round(fit.max_joint_mm, 1))
+                       worst_joint=fit.worst_joint, worst_joint_mm=round(fit.max_joint_mm, 1),
+                       side_checks={k: round(v, 3) for k, v in fit.side_checks.items()})
+        rest = ms.extra.get("rest")
+        if rest is not None and rest.anchors:
+            row["rest_anchors"] = rest.anchors
         rows.append(row)
+        for w in warnings:
+            tqdm.write(f"WARNING {f.name}: {w}")
         bar.set_postfix_str(f"{f.name}: {row.get('mean_mm', '-')} mm")
+        _write_summary(summ, rows, failed, time.perf_counter() - t_all)   # resumable: written as it goes
     bar.close()
     total = time.perf_counter() - t_all
-    print(f"\n{'file':<28} {'frames':>6} {'fps':>5} {'dur_s':>6} {'mean_mm':>8} {'p95_mm':>7}  worst joint (mm)   time_s")
+    print(f"\n{'file':<26} {'joint map':>9} {'frames':>6} {'fps':>4} {'dur_s':>6} {'mean_mm':>7} {'p95_mm':>6}  "
+          f"{'worst joint (mm)':>20}  status")
     for r in rows:
-        print(f"{Path(r['file']).name:<28} {r['frames']:>6} {r['fps']:>5.0f} {r['duration_s']:>6.1f} "
-              f"{r.get('mean_mm', float('nan')):>8.1f} {r.get('p95_mm', float('nan')):>7.1f}  "
-              f"{r.get('worst_joint', '-'):>14} {r.get('worst_joint_mm', float('nan')):5.1f}   {r['seconds']:.1f}")
+        status = "kept" if r.get("kept") else ("WARN: " + "; ".join(r["warnings"])) if r.get("warnings") else "ok"
+        print(f"{Path(r['file']).name:<26} {str(r.get('joint_map', '-')):>9} {r['frames']:>6} {r['fps']:>4.0f} "
+              f"{r['duration_s']:>6.1f} {r.get('mean_mm', float('nan')):>7.1f} {r.get('p95_mm', float('nan')):>6.1f}  "
+              f"{r.get('worst_joint', '-'):>14} {r.get('worst_joint_mm', float('nan')):5.1f}  {status}")
     fitted = [r for r in rows if "mean_mm" in r]
+    n_warn = sum(1 for r in rows if r.get("warnings"))
     if fitted:
         w = np.array([r["frames"] for r in fitted], float)
         m = np.array([r["mean_mm"] for r in fitted])
-        print(f"{len(rows)} imported ({len(failed)} failed) in {total:.1f} s; frame-weighted mean fit error "
+        print(f"{len(rows)} imported ({sum(1 for r in rows if r.get('kept'))} kept from before, {n_warn} with warnings, "
+              f"{len(failed)} failed) in {total:.1f} s; frame-weighted mean fit error "
               f"{float((w * m).sum() / w.sum()):.1f} mm, worst file {max(m):.1f} mm")
+        by_rig = defaultdict(list)
+        for r in fitted:
+            by_rig[_rig(r)].append(r)
+        print(f"\n{'rig (joint map)':<16} {'clips':>5} {'subjects':<22} {'frames':>7} {'mean_mm':>7} {'worst clip':>10}")
+        for rig, rr in sorted(by_rig.items()):
+            w = np.array([r["frames"] for r in rr], float)
+            m = np.array([r["mean_mm"] for r in rr])
+            print(f"{rig:<16} {len(rr):>5} {','.join(sorted({r['subject'] for r in rr})):<22} {int(w.sum()):>7} "
+                  f"{float((w * m).sum() / w.sum()):>7.1f} {max(m):>10.1f}")
     else:
         print(f"{len(rows)} imported ({len(failed)} failed) in {total:.1f} s")
     for f, e in failed:
         print(f"FAILED {f}: {e}")
-    (out / "import_summary.json").write_text(json.dumps({"files": rows, "failed": failed, "seconds": total}, indent=1))
+    _write_summary(summ, rows, failed, total)
+    if rows:
+        splits = make_splits(rows, a.test_subjects, a.val_subjects)
+        (out / "splits.json").write_text(json.dumps(splits, indent=1))
+        print(f"splits (by subject): train {','.join(splits['train'])}; val {','.join(splits['val']) or '-'}; "
+              f"test {','.join(splits['test']) or '-'} -> {out / 'splits.json'}")
     return 0 if not failed else 2
+
+
+def _builtin_maps() -> list[str]:
+    from training.data.joint_maps import JOINT_MAPS
+    return sorted(JOINT_MAPS)
+
+
+def _already(out: Path, f: Path, a: argparse.Namespace, prev_rows: dict) -> dict | None:
+    """The earlier summary row of ``f`` when its output still exists and --overwrite is not given."""
+    if a.overwrite:
+        return None
+    for r in prev_rows.values():
+        if r.get("file") == str(f) and Path(r["out"]).is_file():
+            return r
+    return None
+
+
+def _write_summary(path: Path, rows: list[dict], failed: list, seconds: float) -> None:
+    path.write_text(json.dumps({"files": rows, "failed": failed, "seconds": round(seconds, 1)}, indent=1))
 
 
 def _is_number(s: str) -> bool:
@@ -303,13 +439,19 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("src", nargs="+", help="files or folders")
     i.add_argument("--out", required=True, help="output folder (written as OUT/<subject>/<sequence>.npz)")
     i.add_argument("--fps", type=float, default=30.0, help="output frame rate (0 = keep the source's)")
-    i.add_argument("--format", default="auto", choices=("auto", "bvh", "amass", "points"))
+    i.add_argument("--format", default="auto", choices=("auto", "bvh", "amc", "amass", "points"))
     i.add_argument("--body", default="skeleton", help="body model (skeleton | anny | smpl)")
     i.add_argument("--iters", type=int, default=200, help="fitter iterations")
     i.add_argument("--units", default=None, help="metres per unit or m|cm|mm|inch|cmu (default: per convention)")
     i.add_argument("--up", default=None, help="source up axis (y, z, ...; default: bvh y, amass z, points auto)")
-    i.add_argument("--joint-map", default=None, help="built-in joint map name (cmu, cmu_mb, cc, canonical)")
+    i.add_argument("--joint-map", default=None,
+                   help="built-in joint map (cmu, cmu_mb, cmu_asf, daz, cc, canonical) or a .yaml/.json map file "
+                        "(default: the best built-in map per file)")
+    i.add_argument("--asf", default=None, help="ASF skeleton for .amc files (default: <subject>.asf beside each)")
     i.add_argument("--subject", default=None, help="override the subject id")
+    i.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them)")
+    i.add_argument("--test-subjects", nargs="*", default=None, help="held-out test subjects for splits.json")
+    i.add_argument("--val-subjects", nargs="*", default=None, help="validation subjects for splits.json")
     i.set_defaults(func=cmd_import)
     s = sub.add_parser("inspect-mocap", help="counts and durations per subject")
     s.add_argument("dir")

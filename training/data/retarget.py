@@ -2,17 +2,9 @@
 
 Two parts:
 
-* **Joint maps** (:class:`JointMap`): which source joint (BVH joint, End Site ``<joint>_End``, point or
-  marker name) stands for each canonical joint (:data:`pose_estimation_ros.skeleton.JOINT_NAMES`).
-  An entry is a name, a tuple of alternative names (the first present wins) or a ``{name: weight}``
-  blend (a virtual point, the weighted mean of positions); ``None`` = not observed.
-  An optional ``frame_offsets`` entry shifts a canonical target by a fixed vector in a source joint's own
-  frame (BVH sources only, they have orientations): for a joint the rig has no point for. Built-in maps:
-  ``cmu`` (the standard 31-joint CMU BVH, 3ds-Max-friendly conversion), ``cmu_mb`` (the
-  MotionBuilder-friendly CMU conversion; built from its published hierarchy, not validated on real
-  files here), ``cc`` (Character Creator / iClone ``CC_Base_*`` rig) and ``canonical`` (sources that
-  already use the canonical names). :func:`resolve_joint_map` picks the one that fits a skeleton or
-  raises :class:`JointMapError` naming the required canonical joints it cannot find.
+* **Targets** (:func:`canonical_targets`): the joint map (:mod:`training.data.joint_maps`) gives the
+  limb targets; for sources with joint orientations (BVH, ASF/AMC) the torso targets follow the
+  canonical rest convention (:mod:`training.data.canonical_rest`), the same for every rig.
 
 * **Fitting** (:func:`fit_positions`): canonical local rotations (6D parametrisation), root
   translation and the body model's shape that reproduce the mapped positions, by batched optimisation
@@ -33,242 +25,40 @@ import numpy as np
 import torch
 
 from pose_estimation_ros import skeleton
-from training.body.base import BodyModel, SkeletonBody
+from training.body.base import BodyModel, SkeletonBody, forward_kinematics
+from training.data.canonical_rest import RestConvention, rest_convention_targets, side_checks, SIDE_AGREEMENT_MIN
+from training.data.joint_maps import (  # noqa: F401 - re-exported (the importers' public names)
+    JOINT_MAPS, REQUIRED_JOINTS, TORSO_ANY, TORSO_JOINTS, JointMap, JointMapError, load_joint_map_file, resolve_joint_map)
 from training.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 
 __all__ = [
     "JointMap", "JointMapError", "JOINT_MAPS", "REQUIRED_JOINTS", "resolve_joint_map", "canonical_targets",
-    "FitResult", "fit_positions", "resample_positions", "default_body", "retarget_bvh", "ids_from_path",
+    "FitResult", "fit_positions", "resample_positions", "default_body", "retarget_bvh", "retarget_skeleton",
+    "ids_from_path", "FIT_BOUND_MEAN_MM", "FIT_BOUND_JOINT_MM",
 ]
 
 J = skeleton.NUM_JOINTS
 NAMES = skeleton.JOINT_NAMES
 PARENTS = skeleton.PARENTS
 
-Entry = Union[None, str, tuple, dict]
-
-# Needed to pose the canonical skeleton unambiguously: the pelvis, both legs to the ankle, both arms
-# to the wrist, plus at least one of TORSO_ANY (the torso direction).
-REQUIRED_JOINTS: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-)
-TORSO_ANY: tuple[str, ...] = ("spine1", "spine2", "spine3", "neck", "head")
-
-
-class JointMapError(ValueError):
-    """A source skeleton cannot be mapped to the canonical joints."""
-
-
-@dataclass
-class JointMap:
-    """Canonical joint name -> source entry (see module docstring), plus per-joint fit weights.
-
-    Attributes:
-        name: identifier ("cmu", "cc", ...).
-        entries: canonical name -> entry; canonical joints not listed are unobserved.
-        weights: canonical name -> weight of that joint in the fit (default 1).
-        units: metres per source unit for BVH files of this convention (None: guess from the legs).
-        description: one line for docs / error messages.
-        frame_offsets: canonical name -> (source joint, (x, y, z) metres in that joint's own frame, i.e.
-            the file's axes at the BVH rest pose): added to that canonical target when the source has
-            joint orientations (BVH; see :func:`canonical_targets`). Point sources have none and use
-            the plain entry.
-    """
-
-    name: str
-    entries: dict[str, Entry]
-    weights: dict[str, float] = field(default_factory=dict)
-    units: float | None = None
-    description: str = ""
-    frame_offsets: dict[str, tuple[str, tuple[float, float, float]]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        bad = [k for k in list(self.entries) + list(self.frame_offsets) if k not in NAMES]
-        if bad:
-            raise ValueError(f"joint map {self.name!r}: not canonical joint names: {bad}")
-
-    def resolve(self, available: list[str] | set[str]) -> dict[str, dict[str, float]]:
-        """Entries made concrete for a source: canonical -> {source name: weight} (blend weights
-        normalised), only for canonical joints whose entry is present in ``available``."""
-        avail = set(available)
-        out: dict[str, dict[str, float]] = {}
-        for canon, e in self.entries.items():
-            r = _resolve_entry(e, avail)
-            if r is not None:
-                out[canon] = r
-        return out
-
-    def missing_required(self, available: list[str] | set[str]) -> list[str]:
-        res = self.resolve(available)
-        miss = [n for n in REQUIRED_JOINTS if n not in res]
-        if not any(n in res for n in TORSO_ANY):
-            miss.append("one of " + "/".join(TORSO_ANY))
-        return miss
-
-    def swapped(self, a: str, b: str) -> "JointMap":
-        """A copy with the entries of canonical joints ``a`` and ``b`` exchanged (for tests of the bound)."""
-        e = dict(self.entries)
-        e[a], e[b] = self.entries.get(b), self.entries.get(a)
-        fo = dict(self.frame_offsets)
-        fo.pop(a, None), fo.pop(b, None)
-        if b in self.frame_offsets:
-            fo[a] = self.frame_offsets[b]
-        if a in self.frame_offsets:
-            fo[b] = self.frame_offsets[a]
-        return JointMap(f"{self.name}[{a}<->{b}]", e, dict(self.weights), self.units, self.description, fo)
-
-
-def _resolve_entry(e: Entry, avail: set[str]) -> dict[str, float] | None:
-    if e is None:
-        return None
-    if isinstance(e, str):
-        return {e: 1.0} if e in avail else None
-    if isinstance(e, (tuple, list)):
-        for alt in e:
-            r = _resolve_entry(alt, avail)
-            if r is not None:
-                return r
-        return None
-    if isinstance(e, dict):
-        if not all(k in avail for k in e):
-            return None
-        s = float(sum(e.values()))
-        return {k: float(v) / s for k, v in e.items()}
-    raise TypeError(f"bad joint-map entry {e!r}")
-
-
-def _sided(template: dict[str, Entry], left: tuple[str, str], right: tuple[str, str]) -> dict[str, Entry]:
-    """Expand ``{canonical_without_side: entry with '{S}'}`` into left/right canonical entries."""
-    out: dict[str, Entry] = {}
-
-    def sub(e: Entry, s: str) -> Entry:
-        if e is None:
-            return None
-        if isinstance(e, str):
-            return e.replace("{S}", s[0]).replace("{s}", s[1])
-        if isinstance(e, (tuple, list)):
-            return tuple(sub(x, s) for x in e)
-        return {sub(k, s): v for k, v in e.items()}
-
-    for k, e in template.items():
-        out[f"left_{k}"] = sub(e, left)
-        out[f"right_{k}"] = sub(e, right)
-    return out
-
-
-# Standard 31-joint CMU BVH (cgspeed 3ds-Max-friendly conversion; ../shared/data/cmu). Joint positions
-# are the ASF bone ends: LeftHip = hip joint centre, LeftToe = ball of the foot, LeftShoulder = shoulder
-# joint (LeftCollar has OFFSET 0 from Chest2, i.e. sits on the mid-line, so the canonical collars stay
-# unobserved), Neck = top of the lower neck (about shoulder height), Head = skull base, LFingers_End =
-# finger tips (~7 cm from the wrist: the canonical hand joint is ~8 cm).
-# Head: CMU's Neck -> Head -> Head_End chain is one straight line, while the canonical head joint sits
-# in front of the neck (template neck -> head = 8 cm up, 5 cm forward: 32 deg). The blend alone lies
-# on that line, ~6.2 cm above the neck target, so the fit tilted the neck ~35 deg back in a neutral
-# standing pose (the head is a leaf and keeps the neck's orientation: the face looked up). The frame
-# offset moves the head target 3.85 cm (= 6.2 cm x 5/8) forward along the Head joint's own z (forward)
-# axis, which restores the template's 32 deg.
-CMU_MAP = JointMap(
-    "cmu",
-    {
-        "pelvis": {"Hips": 0.71, "LeftHip": 0.145, "RightHip": 0.145},
-        "spine1": {"Hips": 0.54, "Chest": 0.46}, "spine2": {"Chest": 0.68, "Chest2": 0.32},
-        "spine3": {"Chest": 0.29, "Chest2": 0.71}, "neck": {"Neck": 0.55, "Head": 0.45},
-        "head": {"Head": 0.87, "Head_End": 0.13},
-        **_sided({"hip": "{S}Hip", "knee": "{S}Knee", "ankle": "{S}Ankle", "foot": "{S}Toe", "collar": None,
-                  "shoulder": "{S}Shoulder", "elbow": "{S}Elbow", "wrist": "{S}Wrist",
-                  "hand": ("{s}Fingers_End", "{s}Fingers")},
-                 ("Left", "L"), ("Right", "R")),
-    },
-    units=0.0254 / 0.45,
-    description="standard CMU BVH (31 joints: Hips, LeftHip, LeftKnee, ..., LeftShoulder, LeftElbow, LeftWrist)",
-    frame_offsets={"head": ("Head", (0.0, 0.0, 0.0385))},
-)
-
-# MotionBuilder-friendly CMU conversion (Hips, LeftUpLeg, LeftLeg, LeftFoot, LeftToeBase, LowerBack,
-# Spine, Spine1, Neck, Neck1, Head, LeftShoulder(=collar), LeftArm, LeftForeArm, LeftHand, ...).
-CMU_MB_MAP = JointMap(
-    "cmu_mb",
-    {
-        "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": None, "neck": "Neck1", "head": "Head",
-        **_sided({"hip": "{S}UpLeg", "knee": "{S}Leg", "ankle": "{S}Foot", "foot": "{S}ToeBase", "collar": None,
-                  "shoulder": "{S}Arm", "elbow": "{S}ForeArm", "wrist": "{S}Hand",
-                  "hand": ("{S}HandIndex1", "{S}FingerBase")},
-                 ("Left", "L"), ("Right", "R")),
-    },
-    units=None,   # conversions differ in scale: guessed from the leg length (snapped to a known unit)
-    description="CMU BVH, MotionBuilder-friendly conversion (LeftUpLeg, LeftLeg, LeftArm, LeftForeArm, ...)",
-)
-
-# Character Creator / iClone rig (../shared/data/cmu-cc): bone-local frames, so only positions matter.
-CC_MAP = JointMap(
-    "cc",
-    {
-        "pelvis": {"CC_Base_Hip": 0.2, "CC_Base_Waist": 0.8},
-        "spine1": {"CC_Base_Spine01": 0.67, "CC_Base_Spine02": 0.33}, "spine2": "CC_Base_Spine02",
-        "spine3": {"CC_Base_Spine02": 0.73, "CC_Base_NeckTwist01": 0.27},
-        "neck": "CC_Base_NeckTwist01", "head": "CC_Base_Head",
-        **_sided({"hip": "CC_Base_{S}_Thigh", "knee": "CC_Base_{S}_Calf", "ankle": "CC_Base_{S}_Foot",
-                  "foot": "CC_Base_{S}_ToeBase", "collar": "CC_Base_{S}_Clavicle",
-                  "shoulder": "CC_Base_{S}_Upperarm", "elbow": "CC_Base_{S}_Forearm",
-                  "wrist": "CC_Base_{S}_Hand", "hand": "CC_Base_{S}_Mid1"},
-                 ("L", "l"), ("R", "r")),
-    },
-    units=0.01,
-    description="Character Creator / iClone CC_Base_* rig (CC_Base_Hip, CC_Base_L_Thigh, ...), centimetres",
-)
-
-# Sources that already use the canonical names (points files written by other tools, SMPL joints).
-CANONICAL_MAP = JointMap("canonical", {n: n for n in NAMES}, units=None,
-                         description="canonical SMPL-24 names (pelvis, left_hip, ...)")
-
-JOINT_MAPS: dict[str, JointMap] = {m.name: m for m in (CMU_MAP, CMU_MB_MAP, CC_MAP, CANONICAL_MAP)}
-
-
-def resolve_joint_map(available: list[str], joint_map: str | JointMap | dict | None = "auto",
-                      source: str = "") -> JointMap:
-    """Pick / validate the joint map for a source skeleton.
-
-    Args:
-        available: the source's joint (or point) names.
-        joint_map: "auto" (best built-in map), a built-in name, a :class:`JointMap` or a plain
-            ``{canonical: entry}`` dict.
-    Raises:
-        JointMapError: naming the required canonical joints the (best) map cannot find.
-    """
-    if isinstance(joint_map, dict):
-        joint_map = JointMap("custom", joint_map)
-    if isinstance(joint_map, JointMap):
-        cands = [joint_map]
-    elif joint_map in (None, "auto"):
-        cands = list(JOINT_MAPS.values())
-    elif joint_map in JOINT_MAPS:
-        cands = [JOINT_MAPS[joint_map]]
-    else:
-        raise ValueError(f"unknown joint map {joint_map!r}; built-in: {sorted(JOINT_MAPS)}")
-    scored = sorted(cands, key=lambda m: (len(m.missing_required(available)), -len(m.resolve(available))))
-    best = scored[0]
-    miss = best.missing_required(available)
-    if miss:
-        shown = ", ".join(available[:40]) + (" ..." if len(available) > 40 else "")
-        hints = "; ".join(f"{n} <- {best.entries.get(n)!r}" for n in miss if n in best.entries)
-        raise JointMapError(
-            f"{source or 'source'}: cannot map the skeleton to the canonical joints; closest joint map "
-            f"{best.name!r} lacks required canonical joint(s): {', '.join(miss)}"
-            + (f" (expected {hints})" if hints else "")
-            + f". Source joints: {shown}. Pass a joint map {{canonical_name: source_name}} for this skeleton.")
-    return best
+# Fit-error bound of the importer's per-clip warning (docs/motion_capture.md "Fitting error and its bound").
+FIT_BOUND_MEAN_MM = 32.0
+FIT_BOUND_JOINT_MM = 60.0
 
 
 def canonical_targets(positions: np.ndarray, names: list[str], jmap: JointMap,
-                      rotations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      rotations: np.ndarray | None = None, parents: list[int] | None = None,
+                      report: dict | None = None, rest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Source positions -> canonical-joint targets.
 
     Args:
         positions: (T, N, 3) metres, y-up.
         names: (N,) source names.
-        rotations: optional (T, N, 3, 3) global joint orientations in the same world (BVH forward
-            kinematics): when given, ``jmap.frame_offsets`` are applied.
+        rotations: optional (T, N, 3, 3) global joint orientations in the same world (BVH / ASF forward
+            kinematics): when given, ``jmap.frame_offsets`` are applied, and with ``parents`` (N,) the
+            torso targets follow the canonical rest convention (:mod:`training.data.canonical_rest`).
+        report: optional dict that receives ``"rest"`` (the :class:`RestConvention` used).
+        rest: (24, 3) rest joints of the body to be fitted (torso geometry of the rest convention).
     Returns:
         targets (T, 24, 3) (zeros where unobserved), weights (24,) (0 = unobserved).
     """
@@ -285,6 +75,11 @@ def canonical_targets(positions: np.ndarray, names: list[str], jmap: JointMap,
             src, off = jmap.frame_offsets[canon]
             if src in idx:
                 targets[:, j] += rotations[:, idx[src]] @ np.asarray(off, dtype=np.float64)
+    if rotations is not None and parents is not None and jmap.rest_convention:
+        targets, weights, rest = rest_convention_targets(targets, weights, positions, rotations, list(names),
+                                                         list(parents), jmap, rest=rest)
+        if report is not None:
+            report["rest"] = rest
     return targets, weights
 
 
@@ -340,11 +135,28 @@ class FitResult:
     bones: list[str] = field(default_factory=list)
     bone_length_residual_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bone_length_std_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    side_checks: dict[str, float] = field(default_factory=dict)
 
-    def warnings(self, rigid_mm: float = 20.0) -> list[str]:
-        """Segments whose target length varies by more than ``rigid_mm`` (std): suspect joint map."""
-        return [f"segment {b} length varies by {s:.0f} mm (std) over the clip: check the joint map"
-                for b, s in zip(self.bones, self.bone_length_std_mm) if s > rigid_mm]
+    def warnings(self, rigid_mm: float = 20.0, mean_mm: float | None = None,
+                 joint_mm: float | None = None, skip_joints: tuple[str, ...] = ()) -> list[str]:
+        """Reasons to distrust the fit: segments whose target length varies by more than ``rigid_mm``
+        (std; segments touching ``skip_joints`` are not checked: the rest convention's torso targets
+        ride on different rig bones and need not keep their distance), side checks below
+        :data:`SIDE_AGREEMENT_MIN` (a map swapping the arms, the legs or every side), and, when given,
+        a mean / worst-joint error above the bound."""
+        out = [f"segment {b} length varies by {s:.0f} mm (std) over the clip: check the joint map"
+               for b, s in zip(self.bones, self.bone_length_std_mm)
+               if s > rigid_mm and not any(j in skip_joints for j in b.split(">"))]
+        what = {"shoulders_match_hips": "the shoulders' left-right axis opposes the hips' (arms or legs swapped "
+                                        "in the joint map?)",
+                "feet_forward": "the feet point backwards in the trunk frame (every side swapped in the joint map?)"}
+        out += [f"{what.get(k, k)}: agrees in {100 * v:.0f}% of frames" for k, v in self.side_checks.items()
+                if v < SIDE_AGREEMENT_MIN]
+        if mean_mm is not None and self.mean_mm > mean_mm:
+            out.append(f"mean fit error {self.mean_mm:.1f} mm above the bound {mean_mm:g} mm")
+        if joint_mm is not None and self.max_joint_mm > joint_mm:
+            out.append(f"joint {self.worst_joint} fit error {self.max_joint_mm:.1f} mm above the bound {joint_mm:g} mm")
+        return out
 
     def summary(self) -> str:
         p95 = float(np.nanpercentile(self.joint_error_mm, 95))
@@ -480,6 +292,17 @@ def _observed_descendant_mask(observed: np.ndarray) -> np.ndarray:
     return out
 
 
+def _body_joints(body: BodyModel, rot: torch.Tensor, shape: torch.Tensor, transl: torch.Tensor) -> torch.Tensor:
+    """Posed joints (T, 24, 3) for one clip-constant ``shape`` (S,): the rest joints are computed once
+    for the bodies whose joints are canonical FK of their rest joints (skeleton, anny), else per frame."""
+    t = rot.shape[0]
+    try:
+        rest = body.rest_joints(shape[None]).to(rot.dtype)                  # (1, 24, 3)
+    except NotImplementedError:
+        return body.joints(rot, shape.expand(t, shape.shape[-1]), transl)
+    return forward_kinematics(rot, rest) + transl[:, None]
+
+
 def fit_positions(targets: np.ndarray, weights: np.ndarray, body: BodyModel | None = None, fps: float = 30.0,
                   iters: int = 200, lr: float = 0.02, smooth: float = 1.0, prior: float = 1e-3,
                   shape_init: np.ndarray | None = None, fit_shape: bool = True, shape_prior: float = 1e-7,
@@ -553,7 +376,8 @@ def _fit_positions(targets, weights, body, fps, iters, lr, smooth, prior, shape_
             shape_init = pre.shape
     shape0 = torch.zeros(ns, dtype=dtype) if shape_init is None else torch.as_tensor(shape_init, dtype=dtype)[:ns]
     with torch.no_grad():
-        rest = body.joints(torch.eye(3, dtype=dtype).expand(1, J, 3, 3), shape0[None], None)[0].double()
+        rest = _body_joints(body, torch.eye(3, dtype=dtype).expand(1, J, 3, 3), shape0,
+                            torch.zeros(1, 3, dtype=dtype))[0].double()
     tgt64 = torch.as_tensor(targets)
     init = _analytic_init(tgt64, observed, rest).to(dtype)
 
@@ -597,7 +421,7 @@ def _fit_positions(targets, weights, body, fps, iters, lr, smooth, prior, shape_
 
     def loss_fn():
         rot = rot6d_to_rotmat(r6)
-        jts = body.joints(rot, shape.expand(t, ns), transl)
+        jts = _body_joints(body, rot, shape, transl)
         err2 = ((jts - tgt) ** 2).sum(-1)
         data = (err2 * wt).sum() / wsum
         if directions > 0 and pairs:
@@ -624,7 +448,7 @@ def _fit_positions(targets, weights, body, fps, iters, lr, smooth, prior, shape_
 
     with torch.no_grad():
         rot = rot6d_to_rotmat(r6)
-        jts = body.joints(rot, shape.expand(t, ns), transl)
+        jts = _body_joints(body, rot, shape, transl)
         err = torch.linalg.vector_norm(jts - tgt, dim=-1).numpy() * 1000.0
     err[:, ~observed] = np.nan
     per_joint = np.full(J, np.nan)
@@ -643,6 +467,7 @@ def _fit_positions(targets, weights, body, fps, iters, lr, smooth, prior, shape_
         per_joint_mm=per_joint.astype(np.float32), mean_mm=float(np.nanmean(err[:, observed])),
         max_joint_mm=float(per_joint[worst]), worst_joint=NAMES[worst], iterations=iters,
         seconds=time.perf_counter() - t0, bones=[f"{NAMES[q]}>{NAMES[c]}" for c, q in pairs],
+        side_checks=side_checks(targets, weights),
         bone_length_residual_mm=bone_res.astype(np.float32), bone_length_std_mm=bone_std.astype(np.float32))
 
 
@@ -690,34 +515,73 @@ def retarget_bvh(src, body: BodyModel | None = None, fps: float | None = 30.0,
     Args:
         src: path or parsed :class:`training.data.bvh.Bvh`.
         fps: output (and fitting) frame rate; positions are resampled before the fit. None = the file's.
-        joint_map: see :func:`resolve_joint_map`.
+        joint_map: see :func:`resolve_joint_map` ("auto", a built-in name, a .yaml/.json file, a map).
         units: metres per unit or a unit name ("cm", "cmu", ...); default: the joint map's, else guessed
             from the leg length (:func:`guess_units`).
-        up: the file's up axis (see :func:`training.data.bvh.to_y_up`); both bundled conventions are y-up.
+        up: the file's up axis (see :func:`training.data.bvh.to_y_up`); the bundled conventions are y-up.
         iters: optimiser iterations (on CMU-131, 200 are within 0.2 mm mean error of 1000).
     Returns:
-        MotionSequence with ``fit_error_mm`` (24,) and ``extra['fit']`` (the :class:`FitResult`).
+        MotionSequence with ``fit_error_mm`` (24,) and ``extra['fit']`` (the :class:`FitResult`),
+        ``extra['joint_map']``, ``extra['rest']`` (the :class:`RestConvention`), ``extra['warnings']``.
     """
-    from training.data.bvh import Bvh, read_bvh, to_y_up, unit_scale
+    from training.data.bvh import Bvh, read_bvh
+    anim = src if isinstance(src, Bvh) else read_bvh(src)
+    return retarget_skeleton(anim, body, fps, joint_map, units, up, subject, sequence, iters, progress, **fit_kwargs)
+
+
+def retarget_skeleton(anim, body: BodyModel | None = None, fps: float | None = 30.0,
+                      joint_map: str | JointMap | dict | None = "auto", units: str | float | None = None,
+                      up: str = "y", subject: str | None = None, sequence: str | None = None, iters: int = 200,
+                      progress=None, **fit_kwargs):
+    """Import an animated skeleton (anything with ``names``, ``parents``, ``fps``, ``source`` and
+    ``forward_kinematics() -> (positions (F, N, 3), global rotations (F, N, 3, 3))``: a parsed BVH, an
+    ASF/AMC pair) as a :class:`MotionSequence`; arguments as :func:`retarget_bvh`."""
+    from training.data.bvh import to_y_up, unit_scale
     from training.data.motion import MotionSequence
-    bvh = src if isinstance(src, Bvh) else read_bvh(src)
-    path = bvh.source or str(src)
-    pos, grot = bvh.forward_kinematics()
-    names = bvh.names
+    path = anim.source or "skeleton"
+    names = list(anim.names)
     jmap = resolve_joint_map(names, joint_map, source=path)
+    pos, grot = anim.forward_kinematics()
     if units is None:
         scale = jmap.units if jmap.units is not None else guess_units(pos, names, jmap)
     else:
         scale = unit_scale(units)
     pos = to_y_up(pos * scale, up)
     grot = to_y_up(np.eye(3), up).T @ grot              # orientations in the y-up world
-    pos, out_fps = resample_positions(pos, bvh.fps, fps)
-    grot, _ = resample_positions(grot, bvh.fps, fps)    # for frame_offsets only (exact at 120/60 -> 30 fps)
-    targets, weights = canonical_targets(pos, names, jmap, rotations=grot)
+    pos, out_fps = resample_positions(pos, anim.fps, fps)
+    grot, _ = _resample_rotations(grot, anim.fps, fps)
+    report: dict = {}
     body = body or default_body()
+    targets, weights = canonical_targets(pos, names, jmap, rotations=grot, parents=list(anim.parents), report=report,
+                                         rest=body_rest_joints(body))
     res = fit_positions(targets, weights, body=body, fps=out_fps, iters=iters, progress=progress, **fit_kwargs)
     subj, seq = ids_from_path(path)
     ms = MotionSequence(res.rotmats, res.transl, res.shape, body.name, out_fps, subject or subj, sequence or seq,
                         source=path, fit_error_mm=res.per_joint_mm)
-    ms.extra.update(fit=res, joint_map=jmap.name, units_m=scale, src_fps=bvh.fps)
+    bound = body.name == "skeleton" or body.name == "anny"
+    skip = TORSO_JOINTS if report.get("rest") is not None and report["rest"].anchors else ()
+    warn = res.warnings(mean_mm=FIT_BOUND_MEAN_MM if bound else None, joint_mm=FIT_BOUND_JOINT_MM if bound else None,
+                        skip_joints=skip)
+    ms.extra.update(fit=res, joint_map=jmap.name, units_m=scale, src_fps=anim.fps, rest=report.get("rest"),
+                    warnings=warn)
     return ms
+
+
+def body_rest_joints(body: BodyModel) -> np.ndarray:
+    """(24, 3) rest joints of ``body`` at shape 0 (the canonical template when it has none)."""
+    try:
+        with torch.no_grad():
+            return body.rest_joints(torch.zeros(1, int(body.num_shape)))[0].double().numpy()
+    except NotImplementedError:
+        return skeleton.REST_JOINTS.copy()
+
+
+def _resample_rotations(rot: np.ndarray, src_fps: float, fps: float | None) -> tuple[np.ndarray, float]:
+    """(T, N, 3, 3) rotations at ``fps``: nearest lower frame blended linearly, re-orthonormalised (SVD)."""
+    r, f = resample_positions(rot, src_fps, fps)
+    if r is rot:
+        return r, f
+    u, _, vt = np.linalg.svd(r)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, -1] *= d[..., None]
+    return u @ vt, f
