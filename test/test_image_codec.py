@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pose_estimation_ros.perception.codec import (
-    ENCODINGS, ImageEncodingError, image_to_numpy, msg_to_numpy, numpy_to_image_fields, to_rgb8)
+    ENCODINGS, ERROR_KINDS, ImageEncodingError, compressed_to_rgb8, image_to_numpy, msg_to_numpy,
+    numpy_to_image_fields, to_rgb8)
 
 H, W = 4, 6
 RNG = np.random.default_rng(0)
@@ -176,3 +177,39 @@ def test_msg_to_numpy_with_padded_sensor_msgs_image():
     msg = Image(height=3, width=5, encoding="rgb8", step=16, is_bigendian=0,
                 data=array.array("B", raw.tobytes()))
     np.testing.assert_array_equal(msg_to_numpy(msg), pixels)
+
+
+# ---------------------------------------------------------------- CompressedImage and error kinds
+def test_compressed_png_decodes_to_the_same_pixels_and_jpeg_close():
+    rgb = RNG.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", rgb[..., ::-1])
+    assert ok
+    np.testing.assert_array_equal(compressed_to_rgb8("png", png.tobytes()), rgb)
+    smooth = cv2.GaussianBlur(rgb, (0, 0), 3)
+    ok, jpg = cv2.imencode(".jpg", smooth[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    out = compressed_to_rgb8("rgb8; jpeg compressed bgr8", jpg.tobytes())
+    assert out.shape == rgb.shape and np.abs(out.astype(int) - smooth).mean() < 3
+    ok, gray = cv2.imencode(".png", rgb[..., 0])
+    assert compressed_to_rgb8("", gray.tobytes()).shape == (24, 32, 3)
+
+
+@pytest.mark.parametrize("fmt,data,kind", [("jpeg", b"", "decode"), ("jpeg", b"\xff\xd8 not a jpeg", "decode"),
+                                           ("h264", b"1234", "encoding")])
+def test_compressed_that_does_not_decode_is_a_clear_error(fmt, data, kind):
+    with pytest.raises(ImageEncodingError) as e:
+        compressed_to_rgb8(fmt, data)
+    assert e.value.kind == kind
+
+
+def test_error_kind_does_not_depend_on_byte_counts():
+    """Rate-limited logging keys on the kind (issue 16, item 12): sizes vary, the kind does not."""
+    kinds = set()
+    for n in (10, 1000, 12345):
+        with pytest.raises(ImageEncodingError) as e:
+            image_to_numpy(4, 6, "rgb8", 18, 0, bytes(n % 72))
+        kinds.add(e.value.kind)
+        assert str(n % 72) in str(e.value)
+    assert kinds == {"data"}
+    with pytest.raises(ImageEncodingError) as e:
+        image_to_numpy(4, 6, "rgb8", 10, 0, bytes(100))
+    assert e.value.kind == "step" and set(ERROR_KINDS) >= {"encoding", "size", "step", "data", "decode"}

@@ -104,3 +104,27 @@ def test_provider_fallback_and_unknown_provider():
         assert "falling back" in warning and providers[-1] == "CPUExecutionProvider"
     with pytest.raises(ValueError, match="unknown execution provider 'tpu'"):
         select_providers("tpu")
+
+
+# ---------------------------------------------------------------- issue 16, item 10
+def test_empty_sha256_does_not_disable_the_integrity_check(tmp_path):
+    p = tmp_path / "m.onnx"
+    write_constant_per_frame(p)
+    write_metadata(p, per_frame_meta(input_size=[32, 32]))
+    meta = json.loads((tmp_path / "m.json").read_text())
+    for bad in ("", "abc", "z" * 64):
+        meta["onnx_sha256"] = bad
+        (tmp_path / "m.json").write_text(json.dumps(meta))
+        with pytest.raises(ModelMetadataError, match="onnx_sha256 must be the 64-hex-digit sha256"):
+            load_metadata(p)
+
+
+@pytest.mark.parametrize("field,value", [("mean", [0.5, 0.5]), ("std", [0.2, 0.2, 0.2, 0.2]), ("std", [0.2, 0.0, 0.2]),
+                                         ("mean", [0.5, float("nan"), 0.5]), ("scale", 0.0), ("color_order", "rgba")])
+def test_bad_normalisation_is_refused_at_start_naming_the_field(tmp_path, field, value):
+    p = tmp_path / "m.onnx"
+    write_constant_per_frame(p)
+    norm = Normalization(**{field: value})
+    write_metadata(p, per_frame_meta(input_size=[32, 32], normalization=norm))
+    with pytest.raises(ModelMetadataError, match=f"normalization.{field}"):
+        OnnxModel(p, kind=KIND_PER_FRAME, joint_names=NAMES)

@@ -99,3 +99,46 @@ def test_invalid_configuration_is_refused():
         PoseWindow(0)
     with pytest.raises(ValueError, match="gap_tolerance"):
         PoseWindow(4, gap_tolerance=0.9)
+
+
+# ---------------------------------------------------------------- the stamp gate (issue 16, item 4)
+from pose_estimation_ros.perception.window import StampError, StampGuard, stamp_fields_to_ns  # noqa: E402
+
+NOW = 1_700_000_000 * 1_000_000_000
+
+
+def test_one_far_future_stamp_does_not_block_later_frames():
+    g = StampGuard()
+    assert g.admit(NOW - 30 * MS, NOW).accepted
+    far = (2**31 - 1) * 1_000_000_000
+    v = g.admit(far, NOW)
+    assert not v.accepted and "ahead of the clock" in v.reason
+    # every later normal frame is accepted at once: the far stamp never became "the last one"
+    assert all(g.admit(NOW + k * 33 * MS, NOW + k * 33 * MS).accepted for k in range(1, 10))
+
+
+def test_a_future_stamp_that_got_in_without_a_clock_is_undone_by_a_run_of_rejections():
+    g = StampGuard(reset_after=5)
+    assert g.admit((2**31 - 1) * 1_000_000_000, None).accepted   # no clock known: cannot judge "ahead"
+    verdicts = [g.admit(NOW + k * 33 * MS, None) for k in range(1, 8)]
+    assert [v.accepted for v in verdicts] == [False] * 4 + [True] * 3
+    assert verdicts[4].reset and not verdicts[5].reset
+
+
+def test_invalid_nanosec_is_refused_at_once_and_later_frames_pass():
+    with pytest.raises(StampError, match="nanosec"):
+        stamp_fields_to_ns(100, 1_000_000_000)
+    with pytest.raises(StampError, match="negative"):
+        stamp_fields_to_ns(-1, 0)
+    assert stamp_fields_to_ns(100, 999_999_999) == 100_999_999_999
+    g = StampGuard()
+    assert g.admit(stamp_fields_to_ns(100, 5), None).accepted   # nothing of the invalid one reached the guard
+
+
+def test_duplicates_and_out_of_order_are_rejected_until_the_run_resets():
+    g = StampGuard(reset_after=3)
+    assert g.admit(1000, None).accepted
+    assert "duplicate" in g.admit(1000, None).reason
+    assert "out-of-order" in g.admit(999, None).reason
+    assert g.admit(998, None).reset   # third in a row: the stream restarted
+    assert g.admit(1001, None).accepted and not g.admit(1001, None).accepted

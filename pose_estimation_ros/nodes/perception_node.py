@@ -111,6 +111,7 @@ class PerceptionNode(Node):
                         "poses are placeholders for testing the plumbing only")
         self.intr: Intrinsics | None = None
         self.info_error: str | None = None      # why the last camera_info was refused (None: none refused)
+        self._info_logged = -1e9
         self.rejected = {k: 0 for k in REJECT_KINDS}
         self._reject_logged = {k: -1e9 for k in REJECT_KINDS}
         self._frames = deque(maxlen=256)         # (monotonic time, total ms, people) of processed frames
@@ -140,9 +141,13 @@ class PerceptionNode(Node):
             self.intr = checked_intrinsics(msg.width, msg.height, msg.k)
             self.info_error = None
         except (ValueError, TypeError) as e:
-            self.info_error = f"camera_info refused: {e}"
+            reason = f"camera_info refused: {e}"
             kept = "keeping the last good one" if self.intr is not None else "no good camera_info yet: poses ok=false"
-            self.get_logger().warning(f"{self.info_error} ({kept})", throttle_duration_sec=5.0)
+            now = time.monotonic()
+            if reason != self.info_error or now - self._info_logged >= 5.0:   # a new reason at once, repeats every 5 s
+                self._info_logged = now
+                self.get_logger().warning(f"{reason} ({kept})")
+            self.info_error = reason
 
     def _reject(self, kind: str, reason: str) -> None:
         """Count a rejected image; log each kind at once, repeats of that kind at most every 2 s."""
