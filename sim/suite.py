@@ -74,13 +74,14 @@ def _run_with_progress(loop: ClosedLoop, brain, progress: bool, label: str) -> T
 
 
 def default_motions(mocap: str | None) -> dict[str, Motion]:
-    """{'walk': the mocap walk} when ``mocap`` names a clip (``auto``: CMU 131_01 from the shared data if present)."""
+    """{'walk': the mocap walk} when ``mocap`` names a clip (``auto``: CMU 12_01, a steady walk, from the shared
+    data if present; 131_01's capture imports as a crouched walk, so it is not used)."""
     if not mocap or mocap == "none":
         return {}
     if mocap == "auto":
         import os
         for base in filter(None, [os.environ.get("POSE_SHARED_DATA"), "../shared/data", "/work/shared/data"]):
-            p = Path(base) / "cmu" / "131_01.bvh"
+            p = Path(base) / "cmu-more" / "12_01.bvh"
             if p.is_file():
                 return {"walk": load_motion(p, fps=30.0)}
         return {}
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--frame-rate", type=float, default=15.0)
         p.add_argument("--per-frame-model", default="", help="per-frame ONNX model ('' = packaged default)")
         p.add_argument("--mocap", default="auto",
-                       help="walk clip: .npz/.bvh path, 'auto' (CMU 131_01 from the shared data if present), 'none'")
+                       help="walk clip: .npz/.bvh path, 'auto' (CMU 12_01 from the shared data if present), 'none'")
         p.add_argument("--out", type=Path, default=Path("runs/sim"))
         p.add_argument("--no-progress", action="store_true")
     return ap
