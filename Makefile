@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NETNS := $(CURDIR)/scripts/netns_run.sh
 DEMO_SECONDS ?= 20
 
-.PHONY: setup demo test bench colcon-build clean
+.PHONY: setup demo test bench colcon-build clean train-spin
 
 setup:
 	@VENV=$(VENV) ./scripts/setup_env.sh
@@ -26,3 +26,12 @@ colcon-build: setup
 
 clean:
 	rm -rf build install log .pytest_cache
+
+# MoCap-SPIN default per-frame model (resumable: rerun to continue): render shards, train, export fp16 + fp32.
+SPIN_SAMPLES ?= 3000
+train-spin: setup
+	$(PY) -m training.spin.render_shards --split val --out runs/spin/shards/val --count 64
+	$(PY) -m training.spin.render_shards --split test --out runs/spin/shards/test --count 128
+	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
+	$(PY) -m training.spin.train --config training/configs/spin_default.yaml --out runs/spin_default
+	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_default/ckpt_best.pt --fp16 --per-frame-only

@@ -163,6 +163,13 @@ def test_train_resumes_and_checkpoint_mismatch_is_named(tmp_path):
     diffs16 = export.compare_onnx(tuned, out / export.PER_FRAME_FILE, {model_meta.PER_FRAME_INPUT: images},
                                   model_meta.PER_FRAME_OUTPUTS)
     assert diffs16["joints"] < 5e-3, diffs16
+    # --missing-only (what set-up runs) keeps the trained per-frame model; missing models follow its body.
+    sha = model_meta.load_metadata(out / export.PER_FRAME_FILE).onnx_sha256
+    (out / export.TEMPORAL_FILE).unlink()
+    assert export.main(["--out", str(out), "--missing-only", "--window", "8", "--temporal-layers", "1",
+                        "--temporal-dim", "32", "--temporal-ffn", "32"]) == 0
+    assert model_meta.load_metadata(out / export.PER_FRAME_FILE).onnx_sha256 == sha
+    assert model_meta.body_model_of(model_meta.load_metadata(out / export.TEMPORAL_FILE)) == "skeleton"
 
 
 def _free_port() -> int:

@@ -32,7 +32,13 @@ error. The per-frame and temporal models always share the body (the runtime refu
 not: the temporal model reads the per-frame betas). Metadata: ``num_betas = body.num_shape`` and
 ``architecture["body_model"]`` = the body's name; the older name ``skeleton_fk_linear_scale`` means
 ``skeleton`` (:func:`pose_estimation_ros.perception.metadata.normalize_body_model`). With
-``--missing-only`` a present model made for another body (or shape size) is re-exported.
+``--missing-only`` a present model made for another body (or shape size) is re-exported. A present *trained*
+per-frame model is never replaced by ``--missing-only`` and, when neither ``--body`` nor a checkpoint
+names a body, decides the body of the models exported beside it.
+
+MoCap-SPIN checkpoints (``training.spin.train``) carry their architecture (backbone, input size,
+hidden width, body); ``--fp16`` stores the per-frame weights as float16 (fp32 compute, the fp32 file
+kept as ``mocap_spin_fp32.onnx``) and ``--per-frame-only`` leaves the temporal models alone.
 """
 from __future__ import annotations
 
@@ -301,6 +307,17 @@ def _usable(path: Path, kind: str, body: BodyModel | None = None) -> bool:
         return False
 
 
+def _trained_body(path: Path) -> str | None:
+    """The body of a present, integrity-checked, *trained* per-frame model at ``path``, else None."""
+    try:
+        meta = model_meta.load_metadata(path)
+        model_meta.check_metadata(meta, kind=model_meta.KIND_PER_FRAME, joint_names=skeleton.JOINT_NAMES,
+                                  source=str(path))
+    except model_meta.ModelMetadataError:
+        return None
+    return body_model_of(meta) if meta.trained else None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output directory")
@@ -308,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"per-frame backbone (default: the checkpoint's, else {DEFAULT_BACKBONE})")
     p.add_argument("--input-size", type=int, default=None,
                    help="square per-frame input size H=W (default: the checkpoint's, else 160)")
+    p.add_argument("--per-frame-only", action="store_true",
+                   help="export only the per-frame model (leave the temporal models in --out untouched)")
     p.add_argument("--fp16", action="store_true",
                    help="store the per-frame weights as float16 (fp32 compute; the fp32 file is kept as "
                         "mocap_spin_fp32.onnx)")
@@ -345,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(wanted | set(named.values())) > 1:
         p.error("the body models disagree (" + ", ".join([f"--body {a.body}"] * bool(a.body) + [
             f"{ck}: {b}" for ck, b in named.items()]) + "): both models must use the same body")
+    present = _trained_body(out / PER_FRAME_FILE) if a.missing_only and not wanted and not named else None
+    if present:   # --missing-only: a committed trained per-frame model decides the body of what is missing
+        _log(f"{out / PER_FRAME_FILE} is trained with the '{present}' body: exporting missing models for it")
+        wanted = {present}
     body_name = (wanted | set(named.values()) or {"skeleton"}).pop()
     t0 = time.perf_counter()
     body = make_body(body_name, a.smpl_model_path)
@@ -352,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
 
     checks = []
     g = torch.Generator().manual_seed(a.seed + 1)
-    if a.missing_only and _usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME, body):
+    if a.missing_only and (_usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME, body)
+                           or _trained_body(out / PER_FRAME_FILE)):   # never replace trained weights
         _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
     else:
         _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
@@ -391,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append((TEMPORAL_LAG_FILE.format(k=lag), ck, lag))
     lags = a.lags if a.lags is not None else list(DEFAULT_LAGS)
     jobs += [(TEMPORAL_LAG_FILE.format(k=k), None, k) for k in lags if k not in {j[2] for j in jobs}]
+    if a.per_frame_only:
+        jobs = []
     temporal = []
     for fname, ck, lag in jobs:
         if a.missing_only and _usable(out / fname, model_meta.KIND_TEMPORAL, body):

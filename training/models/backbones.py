@@ -65,7 +65,7 @@ BACKBONES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
     "resnet34": _resnet(torchvision.models.resnet34),
     "resnet50": _resnet(torchvision.models.resnet50),
 }
-DEFAULT_BACKBONE = "mobilenet_v3_large"
+DEFAULT_BACKBONE = "mobilenet_v3_small"
 # State-dict prefixes of the removed classifiers (ignored when loading ImageNet weights).
 CLASSIFIER_PREFIXES: tuple[str, ...] = ("fc.", "classifier.")
 

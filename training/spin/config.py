@@ -25,7 +25,7 @@ Source = Literal["render", "stick", "shards"]
 class ModelConfig:
     """The per-frame model (:class:`~training.models.spin.PerFrameRegressor`)."""
 
-    backbone: str = "mobilenet_v3_large"
+    backbone: str = "mobilenet_v3_small"
     input_size: int = 160
     iterations: int = 3
     hidden: int = 1024
