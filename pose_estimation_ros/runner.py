@@ -118,6 +118,8 @@ class Stack:
 
     def __init__(self, specs: list[NodeSpec], cfg_dir: Path, sets: dict[str, dict[str, str]],
                  remaps: dict[str, list[tuple[str, str]]], namespace: str = "", log_dir: Path | None = None):
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {
             spec.name: start_node(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace,
                                   log_dir / f"{spec.name}.log" if log_dir else None)

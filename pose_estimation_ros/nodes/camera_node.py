@@ -69,14 +69,12 @@ class CameraNode(Node):
         if p["encoding"] not in ENCODINGS:
             raise SourceError(f"parameter encoding='{p['encoding']}' not supported (valid: {', '.join(ENCODINGS)})")
         self.params = p
+        self.max_bytes = max_sample_bytes(p["max_frame_bytes"])
+        if p["source"] == "synthetic":      # refuse before building a scene of that size
+            self._check_frame_size(p["width"], p["height"])
         self.source = make_source(p["source"], **self._source_kwargs(p))
         w, h = self.source.width, self.source.height
-        self.max_bytes = max_sample_bytes(p["max_frame_bytes"])
-        if w * h * 3 > self.max_bytes:
-            raise SourceError(
-                f"{w}x{h} rgb frames are {w * h * 3} bytes, more than the transport carries ({self.max_bytes} bytes: "
-                f"the shared-memory segment of {_profile_name()}, or max_frame_bytes); lower width/height or raise "
-                f"<segment_size> in the DDS profile")
+        self._check_frame_size(w, h)
         self.oversize = 0
         self.intr = Intrinsics.from_params(w, h, p["fx"], p["fy"], p["cx"], p["cy"], p["hfov_deg"])
         self.pub_image = self.create_publisher(Image, "image_raw", qos_profile_sensor_data)
@@ -87,6 +85,13 @@ class CameraNode(Node):
         self.timer = self.create_timer(1.0 / p["rate_hz"], self._tick)
         self.get_logger().info(f"camera: source={p['source']} {w}x{h} @ {p['rate_hz']} Hz, "
                                f"fx={self.intr.fx:.1f} frame_id={p['frame_id']}")
+
+    def _check_frame_size(self, w: int, h: int) -> None:
+        if w * h * 3 > self.max_bytes:
+            raise SourceError(
+                f"{w}x{h} rgb frames are {w * h * 3} bytes, more than the transport carries ({self.max_bytes} bytes: "
+                f"the shared-memory segment of {_profile_name()}, or max_frame_bytes); lower width/height or raise "
+                f"<segment_size> in the DDS profile")
 
     def _source_kwargs(self, p: dict) -> dict:
         kind = p["source"]

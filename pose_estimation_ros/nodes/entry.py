@@ -11,6 +11,7 @@ node's ``on_callback_error(exc)`` hook (the controller commands zero speed there
 from __future__ import annotations
 
 import difflib
+import signal
 import sys
 import traceback
 from typing import Callable
@@ -102,6 +103,10 @@ def run_node(factory: Callable[[], Node], label: str, fatal: tuple[type[BaseExce
     errors, a parameter file rclpy cannot parse and parameters the node does not declare exit with 2.
     SIGINT and SIGTERM stop the node cleanly (rclpy's signal handlers shut the context down).
     """
+    # rclpy takes SIGINT/SIGTERM over from the quiet start-up handlers of ``nodes/__init__``: it shuts the
+    # context down and chains to Python's SIGINT handler (KeyboardInterrupt, caught below).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         rclpy.init(args=args)
     except RCLError as e:   # e.g. a parameter file with a YAML syntax error
@@ -110,6 +115,13 @@ def run_node(factory: Callable[[], Node], label: str, fatal: tuple[type[BaseExce
         node = factory()
     except fatal + CONFIG_ERRORS as e:
         return _config_error(label, str(e) or type(e).__name__)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
+    except Exception:
+        if not rclpy.ok():      # stopped while building the node (e.g. a publisher on a context shut down)
+            return 0
+        raise
     unknown = undeclared_overrides(node)
     if unknown:
         name = node.get_name()

@@ -127,11 +127,28 @@ class PoseDriver:
             people[0][1][21, 0] = math.nan
         elif self.mode == "not_ok":
             people, ok = [], False
-        msg = pose_array(stamp, people, ok, "injected fault" if not ok else "")
+        elif self.mode == "conf_neg":
+            people = [(1, people[0][1], np.full(24, -1.0))]
+        elif self.mode == "no_joints":
+            people = [(1, np.zeros((0, 3)), np.zeros(0))]
+        elif self.mode == "huge":
+            people = [(1, np.where(people[0][1] >= 0, 1e30, -1e30), people[0][2])]
+        if self.mode == "flood":
+            msg = self._flood()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        else:
+            msg = pose_array(stamp, people, ok, "injected fault" if not ok else "")
         if self.mode == "malformed":
             msg.humans[0].confidence = msg.humans[0].confidence[:10]
+        self.last_publish = time.monotonic()     # the injection instant: before serialization and transport
         self.pub_poses.publish(msg)
-        self.last_publish = time.monotonic()
+
+    def _flood(self, n: int = 3000):
+        """One message with ``n`` people (built once: building it takes a while)."""
+        if getattr(self, "_flood_msg", None) is None:
+            j = self.people()[0][1]
+            self._flood_msg = pose_array(0, [(k, j, np.full(24, 0.9)) for k in range(n)])
+        return self._flood_msg
 
     def publish_cmd(self) -> None:
         if self.cmd_silent:
@@ -186,8 +203,21 @@ FAULTS = [
     ("malformed message", "10 confidences for 24 joints"),
     ("perception fault", "ok = false, status set"),
     ("NaN cmd_vel_in", "cmd_vel_in linear.x = NaN"),
+    ("inf cmd_vel_in angular.y", "cmd_vel_in angular.y = inf (linear.x 1.0)"),
+    ("NaN cmd_vel_in linear.z", "cmd_vel_in linear.z = NaN (linear.x 1.0)"),
+    ("unusable person: confidence -1", "the far person's 24 confidences = -1"),
+    ("unusable person: no joints", "a person with 0 joints"),
+    ("unusable person: joints at 1e30", "the far person's joints at +-1e30 m"),
+    ("people flood", "3000 people in one message"),
     ("parameter set rejected", "zones.stop.radius = 5.0 (outside slowdown)"),
 ]
+# name -> PoseDriver.mode for the faults carried by pose messages
+POSE_FAULTS = {"stale stamp": "stale", "future stamp": "future", "NaN joint": "nan", "malformed message": "malformed",
+               "perception fault": "not_ok", "unusable person: confidence -1": "conf_neg",
+               "unusable person: no joints": "no_joints", "unusable person: joints at 1e30": "huge",
+               "people flood": "flood"}
+# name -> (twist component, value) for the faults carried by cmd_vel_in
+CMD_FAULTS = {"inf cmd_vel_in angular.y": ("angular.y", math.inf), "NaN cmd_vel_in linear.z": ("linear.z", math.nan)}
 
 
 def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, str, str, str]:
@@ -208,10 +238,14 @@ def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, s
         t0 = time.monotonic()
         driver.cmd_nan = True
         driver.publish_cmd()
-    else:
-        driver.mode = {"stale stamp": "stale", "future stamp": "future", "NaN joint": "nan",
-                       "malformed message": "malformed", "perception fault": "not_ok"}[fault]
+    elif fault in CMD_FAULTS:
         t0 = time.monotonic()
+        driver.cmd_fault = CMD_FAULTS[fault]
+        driver.publish_cmd()
+    else:
+        driver.mode = POSE_FAULTS[fault]
+        if fault == "people flood":
+            driver._flood()
         driver.publish_pose()
         t0 = driver.last_publish
 
@@ -227,7 +261,7 @@ def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, s
     if last.speed_fraction != 0.0:
         final += " NOT STOPPED"
     # clear the fault
-    driver.mode, driver.cmd_nan = "ok", False
+    driver.mode, driver.cmd_nan, driver.cmd_fault = "ok", False, None
     return t_stop - t0, m_stop.zone, final, note
 
 
