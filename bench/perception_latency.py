@@ -1,14 +1,23 @@
-"""Per-stage latency and throughput of the perception path on this machine's CPU.
+"""Per-stage latency and throughput of the perception path with 1, 3 and 5 people, and the temporal path's
+position-jitter reduction, on this machine's CPU.
 
-    python -m bench.perception_latency [--frames 200] [--threads 0] [--crop tracking] [--provider cpu]
+    python -m bench.perception_latency [--people 1,3,5] [--frames 100] [--threads 0] [--detector hog]
+                                       [--detect-every 3] [--provider cpu] [--temporal-lag 0] [--jitter]
 
-Stages, per frame (what the perception node does for each image message):
-  convert   sensor_msgs/Image (640x480 rgb8 from the synthetic scene) -> numpy RGB
-  crop      person crop + resize + normalisation
-  per-frame MoCap-SPIN ONNX model
-  temporal  PoseBERT ONNX model over the 16-frame window
-  publish   building HumanPose3DArray + MarkerArray and rclpy publish (in-process node, loopback DDS)
-Throughput is frames per second through all stages back to back (single thread of control).
+Frames: the synthetic scene (640x480 rgb8) with N people drawn side by side at 3-5 m. Stages per frame
+(what the perception node does for each image message):
+  convert   sensor_msgs/Image -> numpy RGB
+  detect    the real detector (``--detector``, every ``--detect-every`` frames; mean over all frames)
+  crop      SPIN crops of every person + resize + normalisation
+  per-frame the per-frame ONNX model, one batch of N crops
+  temporal  the temporal ONNX model, one batch of N windows, + the outputs (translation fit, projection)
+  publish   HumanPose3DArray + MarkerArray built and published (in-process rclpy node, loopback DDS)
+The tracker is fed the drawn people's boxes (what the detector found on these frames is reported as its
+recall), so every run estimates exactly N people. Throughput: frames per second, all stages back to back.
+
+``--jitter``: the pelvis position (camera frame) of one person walking towards the camera and back,
+per-frame path vs temporal path (causal and lag 4), as the mean norm of its second difference
+(mm/frame^2) over the published frames, and the reduction factor.
 """
 from __future__ import annotations
 
@@ -19,57 +28,82 @@ import time
 
 import numpy as np
 
+STAGES = ("convert", "detect", "crop", "per-frame", "temporal", "publish", "total")
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
-    ap.add_argument("--crop", default="tracking")
-    ap.add_argument("--provider", default="cpu")
-    ap.add_argument("--per-frame-model", default="")
-    ap.add_argument("--temporal-model", default="", help="'' = posebert.onnx (lag 0) / posebert_lag<k>.onnx")
-    ap.add_argument("--temporal-lag", type=int, default=0, help="0 = causal, k = k frames of look-ahead")
-    args = ap.parse_args(argv)
 
-    import rclpy
-    from rclpy.node import Node
+class CrowdScene:
+    """N synthetic people side by side (the project's walking person, drawn N times), far ones first."""
+
+    def __init__(self, n: int, width: int = 640, height: int = 480) -> None:
+        from pose_estimation_ros.synthetic_scene import SyntheticScene
+        xs = np.linspace(-1.6, 1.6, n) if n > 1 else [0.0]
+        self.scenes = [SyntheticScene(width, height, near_m=2.99 + 0.5 * (i % 3), far_m=3.0 + 0.5 * (i % 3),
+                                      period_s=1e6, lateral_m=float(x)) for i, x in enumerate(xs)]
+        self.background = self.scenes[0].background()
+
+    def render(self, t: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        img = self.background.copy()
+        gts = [sc.pose(t) for sc in self.scenes]
+        boxes = [None] * len(gts)
+        for i in sorted(range(len(gts)), key=lambda k: -gts[k]["joints_cam"][0, 2]):
+            boxes[i] = self.scenes[i]._draw_person(img, gts[i])   # noqa: SLF001 - composing several people
+        return img, boxes
+
+
+class TimedDetector:
+    """Runs the real detector (for its time and recall) and hands the tracker the drawn boxes."""
+
+    def __init__(self, real) -> None:
+        self.real, self.name = real, f"{real.name} (timed; tracker fed drawn boxes)"
+        self.boxes: list[np.ndarray] = []
+        self.found: list[tuple[int, int]] = []
+
+    def detect(self, rgb):
+        from pose_estimation_ros.perception.detectors import Detection
+        got = self.real.detect(rgb)
+        hits = sum(any(_iou(d.box, b) >= 0.3 for d in got) for b in self.boxes)
+        self.found.append((hits, len(self.boxes)))
+        return [Detection(np.asarray(b, np.float32), 0.9) for b in self.boxes]
+
+
+def _iou(a, b) -> float:
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def latency_run(args, n_people: int, node, pubs) -> tuple[dict[str, np.ndarray], float, str, str]:
     from std_msgs.msg import Header
-    from visualization_msgs.msg import MarkerArray
 
     from pose_estimation_msgs.msg import HumanPose3DArray
     from pose_estimation_ros.camera_model import Intrinsics
     from pose_estimation_ros.perception.codec import msg_to_numpy, to_rgb8
-    from pose_estimation_ros.nodes.perception_node import resolve_model
+    from pose_estimation_ros.perception.detect import build_detector
     from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
     from pose_estimation_ros.ros_conversions import human_msg, image_msg, ns_to_stamp, skeleton_markers
-    from pose_estimation_ros.runner import loopback_env
-    from pose_estimation_ros.synthetic_scene import SyntheticScene
 
-    os.environ.update(loopback_env())
-    scene = SyntheticScene(640, 480)
-    intr = Intrinsics(640, 480, scene.fx, scene.fy, scene.cx, scene.cy)
-    default_temporal = "posebert.onnx" if args.temporal_lag == 0 else f"posebert_lag{args.temporal_lag}.onnx"
-    cfg = PerceptionConfig(per_frame_model=resolve_model(args.per_frame_model, "mocap_spin.onnx"),
-                           temporal_model=resolve_model(args.temporal_model, default_temporal),
+    crowd = CrowdScene(n_people)
+    sc = crowd.scenes[0]
+    intr = Intrinsics(640, 480, sc.fx, sc.fy, sc.cx, sc.cy)
+    real, warning = build_detector(args.detector)
+    det = TimedDetector(real)
+    cfg = PerceptionConfig(per_frame_model=args.per_frame_model, temporal_model=args.temporal_model,
                            temporal_lag=args.temporal_lag, provider=args.provider, threads=args.threads,
-                           crop=args.crop, frame_period_ns=int(1e9 / 15))
-    pipe = PerceptionPipeline(cfg)
-    rclpy.init()
-    node = Node("bench_perception")
-    pub_poses = node.create_publisher(HumanPose3DArray, "poses", 10)
-    pub_markers = node.create_publisher(MarkerArray, "pose_markers", 10)
-
-    n_total = args.frames + args.warmup
-    msgs = []
-    for i in range(min(n_total, 150)):
-        rgb, _ = scene.render(i / 15.0)
-        msgs.append(image_msg(rgb, "rgb8", Header(stamp=ns_to_stamp(i * int(1e9 / 15)), frame_id="cam")))
-    rows: dict[str, list[float]] = {k: [] for k in ("convert", "crop", "per-frame", "temporal", "publish", "total")}
-    t_start = None
-    for i in range(n_total):
-        msg = msgs[i % len(msgs)]
-        stamp_ns = i * int(1e9 / 15)
+                           detect_every=args.detect_every, max_people=max(5, n_people), frame_period_ns=int(1e9 / 30))
+    pipe = PerceptionPipeline(cfg, detector=det)
+    frames = []
+    for i in range(min(args.frames + args.warmup, 60)):
+        rgb, boxes = crowd.render(i / 30.0)
+        frames.append((image_msg(rgb, "rgb8", Header(frame_id="cam")), boxes))
+    rows: dict[str, list[float]] = {k: [] for k in STAGES}
+    people = []
+    pub_poses, pub_markers = pubs
+    t_start = time.perf_counter()
+    for i in range(args.frames + args.warmup):
+        msg, boxes = frames[i % len(frames)]
+        det.boxes = boxes
+        stamp_ns = (i + 1) * int(1e9 / 30)
         if i == args.warmup:
             t_start = time.perf_counter()
         t0 = time.perf_counter()
@@ -77,36 +111,135 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         res = pipe.process(rgb, stamp_ns, intr)
         t2 = time.perf_counter()
-        header = Header(stamp=ns_to_stamp(stamp_ns), frame_id="cam")
-        out = HumanPose3DArray(header=header, ok=True, status=res.status)
+        header = Header(stamp=ns_to_stamp(res.stamp_ns or stamp_ns), frame_id="cam")
+        out = HumanPose3DArray(header=header, ok=res.outcome == "ok", status=res.status)
         out.humans = [human_msg(header, e.person_id, e.joints_cam, e.confidence, e.score, e.temporal)
                       for e in res.estimates]
         pub_poses.publish(out)
         pub_markers.publish(skeleton_markers(header, [(e.person_id, e.joints_cam, e.temporal) for e in res.estimates]))
         t3 = time.perf_counter()
         if i >= args.warmup:
-            rows["convert"].append((t1 - t0) * 1e3)
-            rows["crop"].append(res.timings_ms["crop_ms"])
-            rows["per-frame"].append(res.timings_ms["per_frame_ms"])
-            rows["temporal"].append(res.timings_ms["temporal_ms"])
-            rows["publish"].append((t3 - t2) * 1e3)
-            rows["total"].append((t3 - t0) * 1e3)
+            tm = res.timings_ms
+            for k, v in (("convert", (t1 - t0) * 1e3), ("detect", tm.get("detect_ms", 0.0)),
+                         ("crop", tm["crop_ms"]), ("per-frame", tm["per_frame_ms"]), ("temporal", tm["temporal_ms"]),
+                         ("publish", (t3 - t2) * 1e3), ("total", (t3 - t0) * 1e3)):
+                rows[k].append(v)
+            people.append(len(res.estimates))
     wall = time.perf_counter() - t_start
+    hits = sum(h for h, _ in det.found)
+    total = sum(n for _, n in det.found)
+    recall = f"{real.name} found {hits}/{total} drawn people ({100.0 * hits / max(total, 1):.0f} %)" + (
+        f"; {warning}" if warning else "")
+    models = (f"{pipe.per_frame.meta.name} {pipe.per_frame.meta.input_size}"
+              f"{' (untrained)' if not pipe.per_frame.meta.trained else ''}, "
+              f"{pipe.temporal.path.name + ' (lag ' + str(args.temporal_lag) + ')' if pipe.temporal else 'no temporal'}")
+    assert min(people) == n_people, f"expected {n_people} people per frame, got {min(people)}..{max(people)}"
+    return {k: np.asarray(v) for k, v in rows.items()}, args.frames / wall, recall, models
+
+
+def jitter_table(args) -> list[tuple[str, float, float, float, int]]:
+    """Pelvis jitter of the per-frame path vs the temporal path (causal and lagged) on the synthetic walk."""
+    from pose_estimation_ros.camera_model import Intrinsics
+    from pose_estimation_ros.perception.detectors import Detection
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
+    from pose_estimation_ros.synthetic_scene import SyntheticScene
+
+    scene = SyntheticScene(640, 480, period_s=8.0)
+    intr = Intrinsics(640, 480, scene.fx, scene.fy, scene.cx, scene.cy)
+    frames = [scene.render(i / 15.0) for i in range(args.jitter_frames)]
+
+    class DrawnBox:
+        name = "drawn boxes"
+        box = None
+
+        def detect(self, rgb):
+            return [Detection(np.asarray(self.box, np.float32), 0.9)]
+
+    results = []
+    base = None
+    for label, temporal, lag in (("per-frame only (temporal_model none)", "none", 0),
+                                 ("temporal, causal (posebert.onnx)", "", 0),
+                                 ("temporal, lag 4 (posebert_lag4.onnx)", "", 4)):
+        det = DrawnBox()
+        pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=args.per_frame_model, temporal_model=temporal,
+                                                   temporal_lag=lag, threads=args.threads, detect_every=1,
+                                                   frame_period_ns=int(1e9 / 15)), detector=det)
+        pos, gt = {}, {}
+        for i, (rgb, g) in enumerate(frames):
+            det.box = g["bbox"]
+            stamp = (i + 1) * int(1e9 / 15)
+            gt[stamp] = g["joints_cam"][0]
+            res = pipe.process(rgb, stamp, intr)
+            for e in res.estimates:
+                pos[res.stamp_ns] = e.joints_cam[0]
+        stamps = sorted(pos)
+        p = np.array([pos[s] for s in stamps])
+        acc = np.linalg.norm(np.diff(p, 2, axis=0), axis=1).mean() * 1e3
+        err = np.linalg.norm(p - np.array([gt[s] for s in stamps]), axis=1).mean() * 1e3
+        base = acc if base is None else base
+        results.append((label, acc, base / acc, err, len(stamps)))
+    g = np.array([f[1]["joints_cam"][0] for f in frames])
+    results.append(("ground truth", np.linalg.norm(np.diff(g, 2, axis=0), axis=1).mean() * 1e3, float("nan"), 0.0,
+                    len(g)))
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--people", default="1,3,5", help="comma-separated people counts")
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
+    ap.add_argument("--detector", default="", help="'' = the pipeline's default detector")
+    ap.add_argument("--detect-every", type=int, default=3)
+    ap.add_argument("--provider", default="cpu")
+    ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
+    ap.add_argument("--temporal-model", default="", help="'' = posebert.onnx (lag 0) / posebert_lag<k>.onnx, 'none'")
+    ap.add_argument("--temporal-lag", type=int, default=0, help="0 = causal, k = k frames of look-ahead")
+    ap.add_argument("--jitter", action="store_true", help="also measure the temporal path's position jitter")
+    ap.add_argument("--jitter-frames", type=int, default=120)
+    args = ap.parse_args(argv)
+
+    import rclpy
+    from rclpy.node import Node
+    from visualization_msgs.msg import MarkerArray
+
+    from pose_estimation_msgs.msg import HumanPose3DArray
+    from pose_estimation_ros.runner import loopback_env
+
+    os.environ.update(loopback_env())
+    rclpy.init()
+    node = Node("bench_perception")
+    pubs = (node.create_publisher(HumanPose3DArray, "poses", 10), node.create_publisher(MarkerArray, "pose_markers", 10))
+    counts = [int(c) for c in args.people.split(",") if c.strip()]
+    table = {}
+    for n in counts:
+        table[n] = latency_run(args, n, node, pubs)
     node.destroy_node()
     rclpy.try_shutdown()
 
     print(f"\nperception latency on {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-          f"provider {pipe.per_frame.providers[0]}, threads {args.threads or 'default'}, crop {args.crop}, "
-          f"{args.frames} frames 640x480 rgb8, models: {pipe.per_frame.meta.name} "
-          f"{pipe.per_frame.meta.architecture.get('backbone', '')} {pipe.per_frame.meta.input_size}, "
-          f"{pipe.temporal.path.name + ' (lag ' + str(args.temporal_lag) + ')' if pipe.temporal else 'no temporal'}\n")
-    print("| stage | mean ms | p50 ms | p95 ms | p99 ms |")
-    print("|---|---|---|---|---|")
-    for k, v in rows.items():
-        a = np.asarray(v)
-        print(f"| {k} | {a.mean():.2f} | {np.percentile(a, 50):.2f} | {np.percentile(a, 95):.2f} | "
-              f"{np.percentile(a, 99):.2f} |")
-    print(f"\nthroughput: {args.frames / wall:.1f} frames/s (all stages back to back)")
+          f"provider {args.provider}, threads {args.threads or 'default'}, detector every {args.detect_every} "
+          f"frames, {args.frames} frames 640x480 rgb8 per row, models: {table[counts[0]][3]}\n")
+    print("| people | " + " | ".join(f"{s} mean / p95 ms" for s in STAGES) + " | frames/s |")
+    print("|---" * (len(STAGES) + 2) + "|")
+    for n in counts:
+        rows, fps, _, _ = table[n]
+        cells = [f"{rows[s].mean():.2f} / {np.percentile(rows[s], 95):.2f}" for s in STAGES]
+        print(f"| {n} | " + " | ".join(cells) + f" | {fps:.1f} |")
+    print()
+    for n in counts:
+        print(f"detector recall, {n} people: {table[n][2]}")
+
+    if args.jitter:
+        print(f"\npelvis position jitter on the synthetic walk (1 person, 6 m -> 1.5 m and back, 15 Hz, "
+              f"{args.jitter_frames} frames, crops from the drawn box every frame)\n")
+        print("| path | jitter mm/frame^2 | reduction | pelvis error vs ground truth mm | frames published |")
+        print("|---|---|---|---|---|")
+        for label, acc, red, err, n in jitter_table(args):
+            red_s = "" if not np.isfinite(red) else f"{red:.1f}x"
+            err_s = "" if label == "ground truth" else f"{err:.0f}"
+            print(f"| {label} | {acc:.1f} | {red_s} | {err_s} | {n} |")
     return 0
 
 
