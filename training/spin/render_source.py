@@ -71,25 +71,70 @@ def make_render_dataset(cfg, subjects: list[str], split: str, extra: dict[str, A
     return RenderDataset(render_config(cfg, split, extra), length=length, seed=seed)
 
 
+def render_clip(gen, index: int, length: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``length`` consecutive frames (30 fps) of held-out clip ``index`` rendered with one camera, outfit,
+    light and background (drawn once per clip), each frame cropped around its own joints (margin 1.25,
+    no jitter: the crop a good tracker gives).
+
+    Built from ``training.render``'s public pieces (:class:`~training.render.sampler.SampleGenerator`'s
+    renderer, camera, appearance and backgrounds). Returns ``image`` (N, S, S, 3) uint8,
+    ``joints3d`` (N, 24, 3) camera frame, ``rotmats``, ``shape``, ``sequence``.
+    """
+    from training.render.augment import sample_light
+    from training.render.rasterizer import composite
+    from training.render.renderer import PersonState
+    from training.render.poses import sample_shape
+
+    if not hasattr(gen.poses, "clip"):
+        raise ValueError("video clips need motion capture (the renderer's pose source has no clips)")
+    rot, transl, fps, name = gen.poses.clip(index)
+    rng = np.random.default_rng([seed, index])
+    start = int(rng.integers(0, max(1, rot.shape[0] - length)))
+    rot, transl = rot[start:start + length], transl[start:start + length]
+    shape = sample_shape(gen.renderer.mesh.name, gen.renderer.num_shape, rng)
+    base = gen.place_in_world(rot[0], shape)
+    pelvis = base + (transl - transl[0])                 # the clip's own root motion, y-up world
+    cam, _, _ = gen._camera_for(rng, rot[0], shape, pelvis[0])
+    outfit = gen.appearance.sample(rng)
+    texture = gen.appearance.paint(outfit, rng)
+    light, _ = sample_light(rng, gen.cfg.augment)
+    bg_seed = int(rng.integers(1 << 31))
+    size = gen.cfg.size
+    images, joints, rots = [], [], []
+    for t in range(rot.shape[0]):
+        rc, tc = gen.to_camera(cam, rot[t], pelvis[t])
+        posed = gen.renderer.pose([PersonState(rc, shape, tc, texture)])
+        j3 = posed.joints[0].astype(np.float64)
+        uv = cam.project(j3)
+        lo, hi = uv.min(0), uv.max(0)
+        side = max(float((hi - lo).max()) * 1.25, 8.0)
+        c = (lo + hi) / 2
+        box = np.array([c[0] - side / 2, c[1] - side / 2])
+        sc = size / side
+        m = np.array([[sc, 0, -box[0] * sc], [0, sc, -box[1] * sc]], np.float64)
+        k = cam.K.copy()
+        k[:2] = m @ k
+        bg, _ = gen.backgrounds.sample(np.random.default_rng(bg_seed), cam.width, cam.height, m, size, size)
+        layers = gen.renderer.draw(posed, [texture], k, size, size, light, gen.cfg.supersample)
+        images.append(composite(layers, bg))
+        joints.append(j3.astype(np.float32))
+        rots.append(rc)
+    return {"image": np.stack(images), "joints3d": np.stack(joints), "rotmats": np.stack(rots),
+            "shape": shape.astype(np.float32), "sequence": f"{name}@{start}"}
+
+
 def make_render_clips(cfg, subjects: list[str], n_clips: int, clip_len: int, seed: int = 0,
                       extra: dict[str, Any] | None = None) -> list[dict]:
-    """``n_clips`` videos of ``clip_len`` consecutive frames of held-out motion (30 fps), one camera,
-    outfit and background per clip: ``image`` (N, S, S, 3) uint8, ``joints3d`` (N, 24, 3).
-
-    Uses the renderer's sample generator with the clip's frames; falls back to independent renders of
-    consecutive frames when the renderer has no video mode (documented in the results).
-    """
+    """``n_clips`` videos of ``clip_len`` consecutive frames of held-out motion (:func:`render_clip`) as
+    torch tensors: ``image`` (N, S, S, 3) uint8, ``joints3d`` (N, 24, 3)."""
     import torch
 
     from training.render.sampler import SampleGenerator
 
     gen = SampleGenerator(render_config(cfg, "test", extra), seed)
-    if hasattr(gen, "render_clip"):
-        clips = []
-        for c in range(n_clips):
-            out = gen.render_clip(c, clip_len)
-            clips.append({"image": torch.as_tensor(np.asarray(out["image"])),
-                          "joints3d": torch.as_tensor(np.asarray(out["joints3d"]), dtype=torch.float32)})
-        return clips
-    raise NotImplementedError("the renderer has no clip (video) mode yet: training.render.sampler.SampleGenerator"
-                              ".render_clip(index, length) is needed for the video rows")
+    clips = []
+    for c in range(n_clips):
+        out = render_clip(gen, c, clip_len, seed)
+        clips.append({"image": torch.as_tensor(out["image"]), "joints3d": torch.as_tensor(out["joints3d"]),
+                      "sequence": out["sequence"]})
+    return clips
