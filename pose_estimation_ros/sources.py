@@ -262,7 +262,8 @@ class SyntheticSource(FrameSource):
     """Frames of :class:`SyntheticScene` at ``t = frame_index / fps`` (never ends).
 
     Keyword arguments other than ``fps`` go to :class:`SyntheticScene` (``fx``, ``fy``, ``cx``,
-    ``cy``, ``period_s``, ``seed``, ...).
+    ``cy``, ``period_s``, ``seed``, ``clip``, ...). ``clip`` defaults to ``"auto"``: the rendered
+    demo clip made at set-up is played when it fits the size/intrinsics, else the drawn person.
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
@@ -270,6 +271,7 @@ class SyntheticSource(FrameSource):
                  cy: float | None = None, **scene_kwargs: Any):
         if fps <= 0:
             raise SourceError(f"synthetic source fps must be > 0, got {fps}")
+        scene_kwargs.setdefault("clip", "auto")
         try:
             self.scene = SyntheticScene(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy,
                                         **scene_kwargs)

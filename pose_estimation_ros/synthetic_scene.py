@@ -11,11 +11,23 @@ soft floor shadow. Everything is a deterministic function of ``t``.
 Frames (camera optical frame: x right, y down, z forward; the floor is the plane y = +camera
 height). The body frame of the skeleton is y up, x = body's left, z forward; a person facing the
 camera has global orientation ``R_x(pi)``.
+
+Rendered clip: with ``clip=`` a folder (or ``"auto"``: ``$POSE_DEMO_SCENE`` or ``.cache/demo_scene``
+in the repository) holding a pre-rendered period of the same walk (textured Anny body, written at
+set-up by ``python -m training.render.demo_scene``), :meth:`SyntheticScene.render` and
+:meth:`SyntheticScene.pose` play that clip (:class:`RenderedClip`: JPEG frames + exact ground
+truth of the rendered body, same 24-joint skeleton and camera frame) instead of drawing. A clip that
+is missing or made for another size, intrinsics or period is not used: the scene warns once and
+draws the OpenCV person. The runtime never needs torch or OpenGL for either.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -60,6 +72,86 @@ def _rot(axis: str, angle: float) -> np.ndarray:
     return kin.axis_angle_to_matrix(v)
 
 
+CLIP_FORMAT = "pose_estimation_ros.demo_clip.v1"
+DEMO_SCENE_ENV = "POSE_DEMO_SCENE"
+
+
+def default_clip_dir() -> Path:
+    """``$POSE_DEMO_SCENE``, else ``.cache/demo_scene`` in the repository root."""
+    env = os.environ.get(DEMO_SCENE_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".cache" / "demo_scene"
+
+
+class RenderedClip:
+    """A pre-rendered period of the walk: ``frames/%06d.jpg``, ``ground_truth.npz``, ``meta.json``.
+
+    Raises:
+        ValueError: the folder is not a complete clip (naming what is missing).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        mf = self.folder / "meta.json"
+        if not mf.is_file():
+            raise ValueError(f"no rendered clip in {self.folder} (meta.json missing)")
+        self.meta = json.loads(mf.read_text())
+        if self.meta.get("format") != CLIP_FORMAT:
+            raise ValueError(f"{mf}: format {self.meta.get('format')!r}, expected {CLIP_FORMAT!r}")
+        with np.load(self.folder / "ground_truth.npz", allow_pickle=False) as z:
+            self.gt = {k: z[k] for k in z.files}
+        self.n = int(self.meta["frames"])
+        self.fps = float(self.meta["fps"])
+        if self.n <= 0 or len(self.gt["joints_cam"]) != self.n:
+            raise ValueError(f"{self.folder}: {len(self.gt['joints_cam'])} ground-truth frames for {self.n} frames")
+        self.files = [self.folder / "frames" / f"{i:06d}.jpg" for i in range(self.n)]
+        missing = [f.name for f in self.files if not f.is_file()]
+        if missing:
+            raise ValueError(f"{self.folder}: {len(missing)} frame files missing (first {missing[0]})")
+        bg = cv2.imread(str(self.folder / "background.jpg"), cv2.IMREAD_COLOR)
+        self.background = None if bg is None else np.ascontiguousarray(bg[..., ::-1])
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def mismatch(self, width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                 period_s: float) -> str | None:
+        """Why the clip does not fit these camera/scene parameters, or None when it does."""
+        m = self.meta
+        want = {"width": width, "height": height, "fx": fx, "fy": fy, "cx": cx, "cy": cy, "period_s": period_s}
+        bad = [f"{k} {m.get(k)} != {v}" for k, v in want.items() if abs(float(m.get(k, -1)) - float(v)) > 1e-3]
+        return ", ".join(bad) or None
+
+    def index(self, t: float) -> int:
+        """Frame shown at time ``t`` (nearest frame of the looping clip)."""
+        return int(round(t * self.fps)) % self.n
+
+    def frame(self, i: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame ``i``."""
+        if self._cache is not None and self._cache[0] == i:
+            return self._cache[1].copy()
+        img = cv2.imread(str(self.files[i]), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot read {self.files[i]}")
+        rgb = np.ascontiguousarray(img[..., ::-1])
+        self._cache = (i, rgb)
+        return rgb.copy()
+
+    def ground_truth(self, i: int, t: float) -> dict[str, Any]:
+        """Ground truth of frame ``i`` in the keys of :meth:`SyntheticScene.render` (``t`` = asked time)."""
+        g = self.gt
+        rot = g["local_rotmats"][i].astype(np.float64)
+        out = {"t": float(t), "joints_cam": g["joints_cam"][i].astype(np.float64),
+               "joints_2d": g["joints_2d"][i].astype(np.float64), "bbox": g["bbox"][i].astype(np.float64),
+               "global_orient": rot[0].copy(), "local_rotmats": rot,
+               "intrinsics": (float(self.meta["fx"]), float(self.meta["fy"]), float(self.meta["cx"]),
+                              float(self.meta["cy"])),
+               "clip_frame": int(i)}
+        for k in ("depth", "heading", "gait_phase", "gait_amplitude"):
+            out[k] = float(g[k][i])
+        others = g.get("others_joints_cam")
+        if others is not None and others.ndim == 4 and others.shape[1] > 0:
+            out["others_joints_cam"] = others[i].astype(np.float64)
+        return out
+
+
 class SyntheticScene:
     """Renders the walking-person scene and its ground truth.
 
@@ -73,12 +165,15 @@ class SyntheticScene:
         camera_height_m: camera height above the floor (the camera looks horizontally).
         lateral_m: constant sideways offset of the walking line (camera x, metres).
         wall_m: depth of the back wall.
+        clip: a rendered clip folder to play instead of drawing, ``"auto"`` (the default clip
+            folder, see :func:`default_clip_dir`) or None (always draw).
     """
 
     def __init__(self, width: int = 640, height: int = 480, fx: float | None = None,
                  fy: float | None = None, cx: float | None = None, cy: float | None = None,
                  period_s: float = 12.0, seed: int = 0, near_m: float = 1.5, far_m: float = 6.0,
-                 camera_height_m: float = 1.2, lateral_m: float = 0.0, wall_m: float = 10.0):
+                 camera_height_m: float = 1.2, lateral_m: float = 0.0, wall_m: float = 10.0,
+                 clip: str | os.PathLike[str] | None = None):
         if width <= 0 or height <= 0:
             raise ValueError(f"image size must be positive, got {width}x{height}")
         if period_s <= 0:
@@ -98,7 +193,28 @@ class SyntheticScene:
         self.wall_m = float(wall_m)
         self.seed = int(seed)
         self._offsets = rest_offsets()
-        self._background = self._make_background()
+        self.clip: RenderedClip | None = self._open_clip(clip)
+        self._background = self._make_background() if self.clip is None or self.clip.background is None \
+            else self.clip.background.copy()
+
+    def _open_clip(self, clip) -> RenderedClip | None:
+        """The rendered clip to play, or None (with a warning when one was asked for but cannot be used)."""
+        if clip is None:
+            return None
+        folder = default_clip_dir() if str(clip) == "auto" else Path(clip)
+        hint = "render it with `python -m training.render.demo_scene` (make setup does)"
+        try:
+            c = RenderedClip(folder)
+        except (ValueError, OSError, KeyError) as e:
+            warnings.warn(f"synthetic scene: no usable rendered clip ({e}); drawing the OpenCV person; {hint}",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        why = c.mismatch(self.width, self.height, self.fx, self.fy, self.cx, self.cy, self.period_s)
+        if why:
+            warnings.warn(f"synthetic scene: rendered clip {folder} was made for other parameters ({why}); "
+                          f"drawing the OpenCV person", RuntimeWarning, stacklevel=3)
+            return None
+        return c
 
     # ------------------------------------------------------------------ background
     def _make_background(self) -> np.ndarray:
@@ -233,6 +349,8 @@ class SyntheticScene:
 
     def pose(self, t: float) -> dict[str, Any]:
         """Ground truth at time ``t`` without rendering (same keys as :meth:`render`'s dict)."""
+        if self.clip is not None:
+            return self.clip.ground_truth(self.clip.index(t), t)
         st = self.walk_state(t)
         rots = self.local_rotations(st["gait_phase"], st["gait_amplitude"], st["heading"])
         joints = kin.forward_kinematics(rots, self._offsets)            # (24, 3), root at 0
@@ -376,6 +494,10 @@ class SyntheticScene:
             background (the ground truth still describes where the person would be); with
             ``shadow=False`` the floor shadow under the person is not drawn.
         """
+        if self.clip is not None:
+            i = self.clip.index(t)
+            gt = self.clip.ground_truth(i, t)
+            return (self.clip.frame(i) if draw_person else self._background.copy()), gt
         gt = self.pose(t)
         img = self._background.copy()
         if draw_person:

@@ -147,3 +147,56 @@ def test_render_is_fast(scene):
         scene.render(i / 30.0)
     per_frame = (time.perf_counter() - t0) / n
     assert per_frame < 0.02, f"{per_frame * 1000:.1f} ms per frame"
+
+
+# ---------------------------------------------------------------- rendered clip (demo scene)
+def _fake_clip(folder, n=4, width=64, height=48, fps=2.0, period=2.0):
+    """A clip folder as training.render.demo_scene writes it (frames are flat colours here)."""
+    import json
+
+    import cv2
+    from pose_estimation_ros.synthetic_scene import CLIP_FORMAT
+    (folder / "frames").mkdir(parents=True)
+    base = SyntheticScene(width, height, period_s=period)
+    gts = [base.pose(i / fps) for i in range(n)]
+    for i in range(n):
+        cv2.imwrite(str(folder / "frames" / f"{i:06d}.jpg"), np.full((height, width, 3), 40 * i, np.uint8))
+    cv2.imwrite(str(folder / "background.jpg"), np.full((height, width, 3), 200, np.uint8))
+    np.savez(folder / "ground_truth.npz", t=np.arange(n) / fps,
+             joints_cam=np.stack([g["joints_cam"] for g in gts]) + 0.01,
+             joints_2d=np.stack([g["joints_2d"] for g in gts]), bbox=np.zeros((n, 4)),
+             local_rotmats=np.stack([g["local_rotmats"] for g in gts]),
+             **{k: np.array([g[k] for g in gts]) for k in ("depth", "heading", "gait_phase", "gait_amplitude")},
+             others_joints_cam=np.zeros((n, 0, 24, 3)))
+    (folder / "meta.json").write_text(json.dumps({
+        "format": CLIP_FORMAT, "width": width, "height": height, "fx": base.fx, "fy": base.fy, "cx": base.cx,
+        "cy": base.cy, "fps": fps, "period_s": period, "frames": n}))
+    return base
+
+
+def test_rendered_clip_is_played_with_its_ground_truth(tmp_path):
+    base = _fake_clip(tmp_path / "clip")
+    s = SyntheticScene(64, 48, period_s=2.0, clip=tmp_path / "clip")
+    assert s.clip is not None
+    img, gt = s.render(1.0)                                     # t = 1 s -> frame 2 at 2 fps
+    assert gt["clip_frame"] == 2 and abs(int(img.mean()) - 80) <= 2
+    np.testing.assert_allclose(gt["joints_cam"], base.pose(1.0)["joints_cam"] + 0.01)
+    assert s.render(2.0)[1]["clip_frame"] == 0                  # loops over the period
+    assert s.pose(0.5)["clip_frame"] == 1 and gt["local_rotmats"].shape == (24, 3, 3)
+    bg, _ = s.render(1.0, draw_person=False)
+    assert np.all(np.abs(bg.astype(int) - 200) <= 2)
+
+
+def test_rendered_clip_mismatch_or_absent_falls_back_to_drawing(tmp_path, monkeypatch):
+    _fake_clip(tmp_path / "clip")
+    with pytest.warns(RuntimeWarning, match="other parameters .*width 64 != 80"):
+        s = SyntheticScene(80, 48, period_s=2.0, clip=tmp_path / "clip")
+    assert s.clip is None
+    monkeypatch.setenv("POSE_DEMO_SCENE", str(tmp_path / "missing"))
+    with pytest.warns(RuntimeWarning, match="no usable rendered clip .*missing.*training.render.demo_scene"):
+        s = SyntheticScene(64, 48, clip="auto")
+    img, gt = s.render(1.0)
+    assert img.shape == (48, 64, 3) and "clip_frame" not in gt
+    (tmp_path / "clip" / "frames" / "000003.jpg").unlink()
+    with pytest.warns(RuntimeWarning, match="frame files missing"):
+        assert SyntheticScene(64, 48, period_s=2.0, clip=tmp_path / "clip").clip is None

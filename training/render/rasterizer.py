@@ -171,6 +171,10 @@ class MeshRasterizer:
         """
         if len(vertices) != len(textures):
             raise ValueError(f"{len(vertices)} vertex arrays but {len(textures)} textures")
+        with self.ctx:      # make our context current (another context may have been created since)
+            return self._render(vertices, textures, K, width, height, light, supersample, ids)
+
+    def _render(self, vertices, textures, K, width, height, light, supersample, ids) -> Layers:
         ss = max(1, int(supersample))
         w, h = int(width) * ss, int(height) * ss
         Ks = np.asarray(K, np.float64).copy()

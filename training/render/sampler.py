@@ -17,9 +17,10 @@ cuts the body there (``upper_body`` True). Only the crop is rendered (intrinsics
 in the full image is down- and up-sampled to its real resolution (``match_resolution``).
 
 Visibility of a joint: inside the crop, not under an occluder, and the rendered surface at its
-pixel belongs to this person and is either less than ``vis_tol_m`` (6 cm) in front of the joint or
-belongs to the joint's own or a neighbouring body part and less than ``vis_tol_part_m`` (30 cm)
-in front (the joint centre lies inside its limb).
+pixel belongs to this person and lies in front of the joint by less than a tolerance that depends
+on which body part the surface is (the joint centre lies inside its limb): 30 cm for the joint's own
+part or an adjacent one (one bone away), 15 cm two bones away (e.g. the upper back in front of a
+shoulder), 6 cm otherwise (e.g. the near arm in front of the far shoulder).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from training.render.poses import make_pose_source, sample_shape
 from training.render.rasterizer import Layers, composite
 from training.render.renderer import BodyRenderer, PersonState, get_renderer
 
-__all__ = ["RenderConfig", "SampleGenerator", "joint_visibility", "NEIGHBOURS", "UPPER_BODY_CUTS"]
+__all__ = ["RenderConfig", "SampleGenerator", "joint_visibility", "TREE_DISTANCE", "UPPER_BODY_CUTS", "crop_box"]
 
 J = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 # Joints kept for an upper-body crop cut at the hips / knees.
@@ -51,16 +52,30 @@ UPPER_BODY_CUTS: dict[str, tuple[int, ...]] = {
 }
 
 
-def _neighbours() -> list[set[int]]:
-    nb = [{j} for j in range(skeleton.NUM_JOINTS)]
+def _tree_distance() -> np.ndarray:
+    """(24, 24) number of bones between two joints of the canonical skeleton."""
+    n = skeleton.NUM_JOINTS
+    adj = [[] for _ in range(n)]
     for j, p in enumerate(skeleton.PARENTS):
         if p >= 0:
-            nb[j].add(p)
-            nb[p].add(j)
-    return nb
+            adj[j].append(p)
+            adj[p].append(j)
+    d = np.full((n, n), 99, np.int32)
+    for a in range(n):
+        d[a, a] = 0
+        frontier = [a]
+        while frontier:
+            nxt = []
+            for u in frontier:
+                for v in adj[u]:
+                    if d[a, v] > d[a, u] + 1:
+                        d[a, v] = d[a, u] + 1
+                        nxt.append(v)
+            frontier = nxt
+    return d
 
 
-NEIGHBOURS = _neighbours()
+TREE_DISTANCE = _tree_distance()
 
 
 @dataclass
@@ -118,7 +133,7 @@ class RenderConfig:
 
 
 def joint_visibility(uv: np.ndarray, z: np.ndarray, layers: Layers, person: int, occluded: np.ndarray | None,
-                     tol_m: float = 0.06, tol_part_m: float = 0.30) -> np.ndarray:
+                     tol_m: float = 0.06, tol_part_m: float = 0.30, tol_near_m: float = 0.15) -> np.ndarray:
     """Per-joint visibility by a depth test against the rendered layers.
 
     Args:
@@ -140,9 +155,32 @@ def joint_visibility(uv: np.ndarray, z: np.ndarray, layers: Layers, person: int,
             continue
         gap = zj - float(layers.depth[y, x])            # how far the surface is in front of the joint
         part = int(layers.part[y, x])
-        tol = tol_part_m if (j < len(NEIGHBOURS) and part in NEIGHBOURS[j]) else tol_m
+        hops = int(TREE_DISTANCE[j, part]) if 0 <= part < len(TREE_DISTANCE) and j < len(TREE_DISTANCE) else 99
+        tol = tol_part_m if hops <= 1 else (tol_near_m if hops == 2 else tol_m)
         vis[j] = 1.0 if gap < tol else 0.0
     return vis
+
+
+def crop_box(rng: np.random.Generator, uv: np.ndarray, cfg: RenderConfig) -> tuple[np.ndarray, str | None]:
+    """Square crop (x0, y0, x1, y1) around 2D joints (24, 2), and the cut ("hips" | "knees" | None).
+
+    With probability ``cfg.upper_body_rate`` the crop is cut: it is sized on the joints above the
+    cut and its bottom edge lies 2-8% of its side below the lower of the two cut joints.
+    """
+    cut = None
+    keep = np.arange(len(uv))
+    if rng.uniform() < cfg.upper_body_rate:
+        cut = str(rng.choice(["hips", "knees"]))
+        keep = np.array(UPPER_BODY_CUTS[cut])
+    pts = uv[keep]
+    lo, hi = pts.min(0), pts.max(0)
+    side = max(float(max(hi - lo) * rng.uniform(*cfg.crop_margin)), 8.0)
+    c = (lo + hi) / 2 + rng.uniform(-1, 1, 2) * cfg.crop_jitter * side
+    if cut is not None:
+        names = ("left_hip", "right_hip") if cut == "hips" else ("left_knee", "right_knee")
+        bottom = max(uv[J[n], 1] for n in names) + rng.uniform(0.02, 0.08) * side
+        c[1] = bottom - side / 2
+    return np.array([c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2]), cut
 
 
 class SampleGenerator:
@@ -210,23 +248,7 @@ class SampleGenerator:
         return cam, rc, tc
 
     def _crop_box(self, rng, uv: np.ndarray) -> tuple[np.ndarray, str | None]:
-        cfg = self.cfg
-        cut = None
-        keep = np.arange(len(uv))
-        if rng.uniform() < cfg.upper_body_rate:
-            cut = str(rng.choice(["hips", "knees"]))
-            keep = np.array(UPPER_BODY_CUTS[cut])
-        pts = uv[keep]
-        lo, hi = pts.min(0), pts.max(0)
-        side = float(max(hi - lo) * rng.uniform(*cfg.crop_margin))
-        side = max(side, 8.0)
-        c = (lo + hi) / 2 + rng.uniform(-1, 1, 2) * cfg.crop_jitter * side
-        if cut is not None:
-            # The crop's bottom edge sits just below the cut joints (hips or knees), so the rest is cut off.
-            names = ("left_hip", "right_hip") if cut == "hips" else ("left_knee", "right_knee")
-            bottom = max(uv[J[n], 1] for n in names) + rng.uniform(0.02, 0.08) * side
-            c[1] = bottom - side / 2
-        return np.array([c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2]), cut
+        return crop_box(rng, uv, self.cfg)
 
     def _background(self, rng, cam: Camera, K: np.ndarray, M: np.ndarray, pelvis: np.ndarray, light_rgb):
         S = self.cfg.size
