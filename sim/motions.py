@@ -17,7 +17,6 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from pose_estimation_ros import kinematics as kin
 from pose_estimation_ros.skeleton import JOINT_NAMES, NUM_JOINTS
 
 _J = {n: i for i, n in enumerate(JOINT_NAMES)}
@@ -37,9 +36,13 @@ class Motion(Protocol):
 
 
 def _rot(axis: str, angle: float) -> np.ndarray:
-    v = np.zeros(3)
-    v["xyz".index(axis)] = angle
-    return kin.axis_angle_to_matrix(v)
+    """(3, 3) rotation by ``angle`` (rad) about body axis 'x', 'y' or 'z'."""
+    c, s = math.cos(angle), math.sin(angle)
+    if axis == "x":
+        return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    if axis == "y":
+        return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _smooth(x: float) -> float:
@@ -191,6 +194,17 @@ def load_motion(path: str | Path, fps: float = 30.0, walk: bool = True) -> Mocap
         raise MotionLoadError(f"motion file {p}: unsupported type '{ext}' (use a canonical .npz from "
                               "`python -m training.mocap_cli import-mocap` or a .bvh)")
     try:
+        # Cheap checks first (numpy only), so a broken file fails before torch is imported.
+        if ext == ".bvh":
+            from training.data.bvh import read_bvh
+            read_bvh(p)
+        else:
+            with np.load(p, allow_pickle=False) as z:
+                missing = [k for k in ("format", "rotmats", "transl", "fps") if k not in z.files]
+                if missing:
+                    raise MotionLoadError(f"motion file {p} is not a canonical motion (.npz without "
+                                          f"{', '.join(missing)}; import it with `python -m training.mocap_cli "
+                                          "import-mocap`)")
         from training.data.motion import MotionSequence
         if ext == ".bvh":
             digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]

@@ -118,6 +118,7 @@ class ClosedLoop:
         self._ideal = make_robot(scenario.robot) if robot is None else None
         self._ideal_v = 0.0
         self._ideal_progress = 0.0
+        self._joint_cache: dict[float, list[np.ndarray]] = {}
 
     @property
     def done(self) -> bool:
@@ -132,10 +133,9 @@ class ClosedLoop:
 
     def frame(self) -> Frame:
         """Render the current frame from the robot's camera."""
-        people = self.people(self.t)
         c_w = invert_transform(self.robot.world_from_camera())
-        img = self.renderer.render(c_w, people) if self.renderer is not None else None
-        return Frame(self.k, self.t, img, self.intrinsics, c_w, [p.joints for p in people])
+        img = self.renderer.render(c_w, self.people(self.t)) if self.renderer is not None else None
+        return Frame(self.k, self.t, img, self.intrinsics, c_w, self._joints_at(self.t))
 
     def request_command(self) -> tuple[float, float]:
         """The (linear, angular) command the robot is asked for (before the safety controller)."""
@@ -153,8 +153,21 @@ class ClosedLoop:
         self.trace.latency_ms.append(command.latency_ms)
         self.trace.perception_ms.append(command.perception_ms)
 
-    def _record(self, t: float) -> None:
-        joints = [a.joints_world(t) for a in self.scenario.actors]
+    def _joints_at(self, t: float) -> list[np.ndarray]:
+        """Per-person (24, 3) world joints at time ``t`` (memoised for the two ends of the current frame)."""
+        key = round(t, 9)
+        if key not in self._joint_cache:
+            if len(self._joint_cache) > 4:
+                self._joint_cache.clear()
+            self._joint_cache[key] = [a.joints_world(t) for a in self.scenario.actors]
+        return self._joint_cache[key]
+
+    def _record(self, t: float, w: float = 0.0) -> None:
+        """Log the truth at ``t``: people interpolated between the frame's ends (``w`` in [0, 1]) -- they move
+        less than 0.1 m per frame, so this is exact to millimetres and 10x cheaper than posing every substep."""
+        a0 = self._joints_at(self.t)
+        a1 = self._joints_at(self.t + self.dt) if w > 0 else a0
+        joints = [(1.0 - w) * x + w * y for x, y in zip(a0, a1)]
         allj = np.concatenate(joints) if joints else np.zeros((0, 3))
         hands = np.concatenate([j[HANDS] for j in joints]) if joints else np.zeros((0, 3))
         tr = self.trace
@@ -175,7 +188,7 @@ class ClosedLoop:
             while self._pending and self._pending[0][0] <= t + 1e-9:
                 self._active = self._pending.pop(0)[1]
             if self.k == 0 and i == 0:
-                self._record(t)
+                self._record(t, 0.0)
             if self.robot.kind == "arm":
                 target = self.robot.nominal_speed * max(0.0, min(1.0, self._active.fraction))
                 self.robot.step(h, target)
@@ -185,7 +198,7 @@ class ClosedLoop:
             lim = (self.robot.accel if req_lin > self._ideal_v else self.robot.decel) * h
             self._ideal_v += max(-lim, min(lim, req_lin - self._ideal_v))
             self._ideal_progress += abs(self._ideal_v) * h
-            self._record(t + h)
+            self._record(t + h, (i + 1) / self.substeps)
         self.t += self.dt
         self.k += 1
 
