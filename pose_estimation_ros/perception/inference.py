@@ -19,6 +19,16 @@ PROVIDERS = {
 }
 
 
+# Options passed with a GPU provider when it is used: TensorRT builds fp16 engines (cached between runs, the
+# first start takes minutes), CUDA picks convolution algorithms heuristically (no start-up search). All
+# people of a frame run as one batch either way (the exported graphs have a dynamic batch axis).
+PROVIDER_OPTIONS: dict[str, dict[str, str]] = {
+    "TensorrtExecutionProvider": {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True",
+                                  "trt_engine_cache_path": str(Path("~/.cache/pose_estimation_ros/trt").expanduser())},
+    "CUDAExecutionProvider": {"cudnn_conv_algo_search": "HEURISTIC"},
+}
+
+
 def select_providers(name: str) -> tuple[list[str], str | None]:
     """Map a provider parameter to the ONNX Runtime providers available here.
 
@@ -68,7 +78,8 @@ class OnnxModel:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
+            with_options = [(p, PROVIDER_OPTIONS[p]) if p in PROVIDER_OPTIONS else p for p in providers]
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=with_options)
         except Exception as e:  # onnxruntime raises its own exception types
             raise ModelMetadataError(f"{self.path}: onnxruntime cannot load the model: {e}") from e
         self.providers = self.session.get_providers()

@@ -196,9 +196,11 @@ class PerceptionPipeline:
     Args:
         cfg: configuration (validated).
         detector: a ready detector object (tests, custom backends); None builds ``cfg.detector``.
+        per_frame_runner: replaces the per-frame model's session (benchmarks with a simulated model):
+            ``(N, 3, S, S) float32 -> (pose6d, betas, cam, joints)``; the model file still gives the metadata.
     """
 
-    def __init__(self, cfg: PerceptionConfig, detector: Detector | None = None) -> None:
+    def __init__(self, cfg: PerceptionConfig, detector: Detector | None = None, per_frame_runner=None) -> None:
         cfg.validate()
         self.cfg = cfg
         names = skeleton.JOINT_NAMES
@@ -222,6 +224,7 @@ class PerceptionPipeline:
         self._scale = float(norm.scale)
         self._bgr = norm.color_order.lower() == "bgr"
         self._num_betas = meta.num_betas
+        self._per_frame_runner = per_frame_runner
         self.limits = CropLimits()
         self.detector_warning: str | None = None
         self.detector: Detector | None = None
@@ -385,6 +388,8 @@ class PerceptionPipeline:
 
     def _run_per_frame(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """(N, 3, S, S) -> pose6d (N,24,6), betas (N,B), cam (N,3), joints (N,24,3); one batch when the graph allows."""
+        if self._per_frame_runner is not None:
+            return tuple(self._per_frame_runner(x))
         if self.per_frame.dynamic_batch or len(x) == 1:
             outs = tuple(self.per_frame.run({PER_FRAME_INPUT: x}))
             if all(o.shape[0] == len(x) for o in outs):
