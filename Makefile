@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NETNS := $(CURDIR)/scripts/netns_run.sh
 DEMO_SECONDS ?= 20
 
-.PHONY: setup demo test bench colcon-build clean train-spin
+.PHONY: setup demo test bench colcon-build clean train-spin sim
 
 setup:
 	@VENV=$(VENV) ./scripts/setup_env.sh
@@ -35,3 +35,9 @@ train-spin: setup
 	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
 	$(PY) -m training.spin.train --config training/configs/spin_default.yaml --out runs/spin_default
 	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_default/ckpt_best.pt --fp16 --per-frame-only
+
+# Closed-loop scenario suite (issue 13): rendered frames -> real perception + controller nodes -> robot, on sim time.
+# Prints the table; results, plots and node logs in runs/sim/. SIM_ARGS e.g. "--scenarios walk_toward --brain both".
+SIM_ARGS ?=
+sim: setup
+	$(NETNS) $(PY) -m sim suite --out runs/sim $(SIM_ARGS)

@@ -1,10 +1,10 @@
 """Frames for the simulated camera: one renderer interface, a registry of implementations.
 
-``procedural`` (default, always available): the floor and walls are ray-cast from the camera's actual pose (a
+``mesh``: the project's renderer (``training/render``: textured Anny bodies, OpenGL/EGL) over the ray-cast room;
+``auto`` (the suite's default) picks it when GL works. ``procedural`` (always available, fast): the floor and walls are ray-cast from the camera's actual pose (a
 tiled floor, a ring of panelled walls), and each person is drawn with the project's synthetic-scene painter
 (:class:`pose_estimation_ros.synthetic_scene.SyntheticScene`: capsule limbs, torso polygon, head, clothes
-colours), far to near. When the project's mesh renderer lands (``training/render``, engineer A) it plugs in
-behind the same :class:`FrameRenderer` interface (registry name ``mesh``).
+colours), far to near.
 """
 from __future__ import annotations
 
@@ -58,8 +58,9 @@ class ProceduralRenderer:
         self.intrinsics = intrinsics
         w, h = intrinsics.width, intrinsics.height
         rng = np.random.default_rng(seed)
-        # The background is ray-cast at half resolution (then resized): it is smooth, the person is not.
-        self._bg_size = (max(w // 2, 1), max(h // 2, 1))
+        # The background is ray-cast at a quarter of the resolution, then resized (it is smooth; the person,
+        # drawn at full resolution, is not): ~4x cheaper on a shared CPU.
+        self._bg_size = (max(w // 4, 1), max(h // 4, 1))
         u, v = np.meshgrid((np.arange(self._bg_size[0]) + 0.5) * w / self._bg_size[0],
                            (np.arange(self._bg_size[1]) + 0.5) * h / self._bg_size[1])
         self._rays = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy,
@@ -129,11 +130,79 @@ class ProceduralRenderer:
         return img
 
 
-RENDERERS: dict[str, Callable[..., FrameRenderer]] = {"procedural": ProceduralRenderer}
+class MeshRenderer(ProceduralRenderer):
+    """The project's mesh renderer (``training/render``: textured, lit Anny bodies rasterised with OpenGL/EGL)
+    over the same ray-cast room. Needs the training extra and GL (``scripts/setup_gl.sh``); one seeded outfit per
+    person slot. The person's pelvis and orientation come from the simulator; the mesh is then moved along the
+    world's up axis so that its lowest vertex touches the floor (Anny's proportions differ from the skeleton's).
+    """
+
+    def __init__(self, intrinsics: Intrinsics, seed: int = 0, supersample: int = 1, **kw) -> None:
+        super().__init__(intrinsics, seed, **kw)
+        import torch
+        from training.render.appearance import AppearanceSampler
+        from training.render.rasterizer import Light, composite
+        from training.render.renderer import PersonState, get_renderer
+
+        torch.set_num_threads(1)
+        self._r = get_renderer("anny", 512)
+        self._person_state, self._composite = PersonState, composite
+        self._app = AppearanceSampler(self._r.layout, None, "all")
+        self._rng = np.random.default_rng(seed)
+        self._textures: list[np.ndarray] = []
+        self._light = Light((0.55, 0.54, 0.52), (0.25, 0.7, 0.65), (0.6, 0.58, 0.55), 0.05)
+        self._K = np.array([[intrinsics.fx, 0, intrinsics.cx], [0, intrinsics.fy, intrinsics.cy], [0, 0, 1.0]])
+        self.supersample = supersample
+
+    def _texture(self, i: int) -> np.ndarray:
+        while len(self._textures) <= i:
+            self._textures.append(self._app.paint(self._app.sample(self._rng), self._rng))
+        return self._textures[i]
+
+    def render(self, camera_from_world: np.ndarray, people: list[PersonView]) -> np.ndarray:
+        bg = self._background(camera_from_world)
+        if self._noise is not None:
+            bg = bg + self._noise
+        bg = np.clip(bg, 0, 255).astype(np.uint8)
+        r, t = camera_from_world[:3, :3], camera_from_world[:3, 3]
+        states, tex = [], []
+        for i, pv in enumerate(people):
+            jc = pv.joints @ r.T + t
+            if (jc[:, 2] < 0.15).any():
+                continue
+            rots = np.array(pv.local_rotmats, np.float32)
+            rots[0] = r @ pv.orient
+            states.append(self._person_state(rots, np.zeros(self._r.num_shape, np.float32),
+                                             jc[0].astype(np.float32), self._texture(i)))
+            tex.append(self._texture(i))
+        if not states:
+            return bg
+        posed = self._r.pose(states)
+        up = r @ np.array([0.0, 0.0, 1.0])                     # world up in the camera frame
+        for k in range(len(states)):
+            world_z = (posed.vertices[k].reshape(-1, 3) - t) @ r          # rows: world coordinates
+            dz = -float(world_z[:, 2].min())
+            posed.vertices[k] += (dz * up).astype(np.float32)
+        depth = [float(s.transl[2]) for s in states]
+        order = sorted(range(len(states)), key=lambda k: -depth[k])
+        layers = self._r.draw(posed, tex, self._K, self.intrinsics.width, self.intrinsics.height, self._light,
+                              self.supersample, order)
+        return self._composite(layers, bg)
+
+
+RENDERERS: dict[str, Callable[..., FrameRenderer]] = {"procedural": ProceduralRenderer, "mesh": MeshRenderer}
 
 
 def make_renderer(name: str, intrinsics: Intrinsics, seed: int = 0) -> FrameRenderer:
-    """Renderer by registry name; unknown names raise KeyError listing the known ones."""
+    """Renderer by registry name, or 'auto' (the mesh renderer when GL and the training extra work, else the
+    procedural one, with a warning); unknown names raise KeyError listing the known ones."""
+    if name == "auto":
+        try:
+            return MeshRenderer(intrinsics, seed=seed)
+        except Exception as e:  # noqa: BLE001 - any GL / import failure falls back to the drawn people
+            import warnings
+            warnings.warn(f"mesh renderer unavailable ({type(e).__name__}: {e}); using the procedural renderer")
+            return ProceduralRenderer(intrinsics, seed=seed)
     if name not in RENDERERS:
         raise KeyError(f"unknown renderer '{name}' (known: {', '.join(RENDERERS)})")
     return RENDERERS[name](intrinsics, seed=seed)
