@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from .detectors import DETECTORS, Detection, Detector, DetectorError, make_detector
+from .detectors import (DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR, Detection, Detector, DetectorError,
+                        make_detector)
 
 log = logging.getLogger(__name__)
-
-# Used when the configured detector cannot be built (model files missing, runtime absent): needs no files.
-FALLBACK_DETECTOR = "hog"
-# Default backend (README "Person detectors" / docs/detectors.md give the measurement behind the choice).
-DEFAULT_DETECTOR = "hog"
+# DEFAULT_DETECTOR (chosen by measurement, docs/detectors.md) and FALLBACK_DETECTOR ('hog', needs no files)
+# come from the detectors package.
 
 
 def build_detector(name: str, fallback: str = FALLBACK_DETECTOR, **kwargs) -> tuple[Detector, str | None]:
