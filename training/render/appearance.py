@@ -297,6 +297,8 @@ class AppearanceSampler:
         self.textures = textures
         self.split = split
         self.photo_prob = float(photo_prob)
+        self._grey: dict[str, bool] = {}
+        self._by_id = {e.id: e for e in textures.entries} if textures is not None else {}
 
     def _cloth_filter(self, garment: str):
         cats = ("leather", "fabric") if garment == "shoes" else self.FABRIC_CATEGORIES
@@ -326,16 +328,23 @@ class AppearanceSampler:
                       legs=str(rng.choice(["long", "shorts"], p=[0.75, 0.25])),
                       fabrics={g: self._fabric(g, rng) for g in ("shirt", "trousers", "shoes")})
 
+    def _is_grey(self, entry, img: np.ndarray) -> bool:
+        """Greyscale detail map (manifest ``grey`` = 1, or no colour in a subsample); cached per file."""
+        if entry.id not in self._grey:
+            sub = img[::8, ::8].astype(np.float32)
+            self._grey[entry.id] = str(entry.info.get("grey", "0")) == "1" or float(
+                np.abs(sub - sub.mean(2, keepdims=True)).mean()) < 2.0
+        return self._grey[entry.id]
+
     def _fill(self, fab: Fabric, region: str, rng: np.random.Generator) -> np.ndarray:
         size = self.layout.size
         period = fab.scale_m * float(self.layout.texels_per_m[R[region]])
         if fab.kind == "photo" and self.textures is not None:
-            entry = next((e for e in self.textures.entries if e.id == fab.texture_id), None)
+            entry = self._by_id.get(fab.texture_id)
             img = self.textures.load(entry) if entry is not None else None
             if img is not None:
                 out = _tile(img, period, size, fab.angle).astype(np.float32)
-                grey = str(entry.info.get("grey", "0")) == "1" or float(np.std(img.astype(float).mean(2) -
-                                                                              img[..., 0])) < 2.0
+                grey = self._is_grey(entry, img)
                 tint = np.asarray(fab.color, np.float32) / 255.0
                 if grey:
                     out = out.mean(2, keepdims=True) / 160.0 * np.asarray(fab.color, np.float32)

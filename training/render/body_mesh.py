@@ -29,6 +29,7 @@ class PosedBodies:
     joints: np.ndarray        # (B, 24, 3) canonical joints
     coco17: np.ndarray        # (B, 17, 3) COCO keypoints (mesh regressor, or body joints + face guesses)
     vertices: np.ndarray      # (B, N, 3) render vertices (seam-split)
+    normals: np.ndarray | None = None   # (B, N, 3) unit normals (rest normals turned by the dominant bone)
 
 
 class BodyMesh:
@@ -80,6 +81,13 @@ class BodyMesh:
         self.vertex_joint = follow[dominant].astype(np.int64)                   # (V,)
         self.rest_vertices = rest.vertices[0].cpu().numpy().astype(np.float32)  # (V, 3) T-pose, y up
         self.rest_joints = rest.joints[0].cpu().numpy().astype(np.float32)      # (24, 3)
+        # Normals: rest normals (render topology) turned by each vertex's dominant bone (cheap LBS normals).
+        from training.render.rasterizer import vertex_normals
+        rest_render = self.rest_vertices[self.corner_vertex]
+        self._rest_normals = torch.as_tensor(vertex_normals(rest_render, self.faces))            # (N, 3)
+        self._dominant = torch.as_tensor(dominant[self.corner_vertex], dtype=torch.long)          # (N,)
+        self._rest_bone_rot = rest.bone_transforms[0, :, :3, :3].detach() if rest.bone_transforms is not None \
+            else None
         try:
             self._coco = body.keypoint_regressor("coco17")
         except Exception:  # noqa: BLE001 - optional
@@ -117,5 +125,11 @@ class BodyMesh:
             from training.body.keypoints import coco17_from_joints
             coco, _ = coco17_from_joints(out.joints)
         v = verts.cpu().numpy().astype(np.float32)
+        normals = None
+        if out.bone_transforms is not None and self._rest_bone_rot is not None:
+            # rest pose -> posed: R_posed @ R_rest^T of the dominant bone, applied to the rest normal
+            rel = out.bone_transforms[:, :, :3, :3].float() @ self._rest_bone_rot.float().transpose(-1, -2)
+            n = torch.einsum("bnij,nj->bni", rel[:, self._dominant], self._rest_normals.float())
+            normals = torch.nn.functional.normalize(n, dim=-1).cpu().numpy()
         return PosedBodies(out.joints.cpu().numpy().astype(np.float32), coco.cpu().numpy().astype(np.float32),
-                           np.ascontiguousarray(v[:, self.corner_vertex]))
+                           np.ascontiguousarray(v[:, self.corner_vertex]), normals)

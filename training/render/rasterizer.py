@@ -33,7 +33,7 @@ uniform sampler2D tex;
 uniform vec3 ambient; uniform vec3 light_dir; uniform vec3 light_col; uniform float specular;
 uniform float person;
 in vec2 uv; in vec3 nrm; in float zcam; flat in float part;
-layout(location=0) out vec4 color; layout(location=1) out vec4 aux;
+layout(location=0) out vec4 color; layout(location=1) out vec2 aux;
 void main() {
     vec3 albedo = texture(tex, uv).rgb;
     vec3 n = normalize(nrm);
@@ -45,7 +45,7 @@ void main() {
     float spec = specular * pow(max(dot(n, h), 0.0), 24.0);
     vec3 c = albedo * (ambient + diff * light_col) + spec * light_col;
     color = vec4(clamp(c, 0.0, 1.0), 1.0);
-    aux = vec4(zcam, person, part, 1.0);
+    aux = vec2(zcam, person * 64.0 + part + 1.0);   // zcam > 0 marks covered pixels
 }"""
 
 
@@ -97,13 +97,25 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """
     v = vertices.astype(np.float32, copy=False)
     fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    order, starts, used = _corner_groups(faces, v.shape[0])
     n = np.zeros_like(v)
-    idx = faces.reshape(-1)
-    fn3 = np.repeat(fn, 3, axis=0)
-    for k in range(3):
-        n[:, k] = np.bincount(idx, weights=fn3[:, k], minlength=v.shape[0])
+    n[used] = np.add.reduceat(fn[order // 3], starts, axis=0)
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
     return n
+
+
+_GROUPS: dict[tuple, tuple] = {}
+
+
+def _corner_groups(faces: np.ndarray, n: int):
+    """Face corners sorted by vertex (cached per topology): order, group starts, vertices used."""
+    key = (faces.ctypes.data, faces.shape, n)
+    if key not in _GROUPS:
+        idx = faces.reshape(-1)
+        order = np.argsort(idx, kind="stable")
+        used, starts = np.unique(idx[order], return_index=True)
+        _GROUPS[key] = (order, starts, used)
+    return _GROUPS[key]
 
 
 class MeshRasterizer:
@@ -138,7 +150,7 @@ class MeshRasterizer:
         if (w, h) not in self._fbos:
             mgl = self.ctx
             self._fbos[(w, h)] = mgl.framebuffer(
-                color_attachments=[mgl.renderbuffer((w, h), 4), mgl.renderbuffer((w, h), 4, dtype="f4")],
+                color_attachments=[mgl.renderbuffer((w, h), 4), mgl.renderbuffer((w, h), 2, dtype="f4")],
                 depth_attachment=mgl.depth_renderbuffer((w, h)))
         return self._fbos[(w, h)]
 
@@ -156,7 +168,7 @@ class MeshRasterizer:
 
     def render(self, vertices: list[np.ndarray], textures: list[np.ndarray], K: np.ndarray, width: int,
                height: int, light: Light | None = None, supersample: int = 1,
-               ids: list[int] | None = None) -> Layers:
+               ids: list[int] | None = None, normals: list[np.ndarray] | None = None) -> Layers:
         """Render people (one vertex array + texture each) into one image.
 
         Args:
@@ -166,15 +178,16 @@ class MeshRasterizer:
             light: lighting (camera frame), default :class:`Light`.
             supersample: render at this factor and box-filter colour/alpha down (anti-aliasing).
             ids: person id written for each entry (default 0, 1, ...).
+            normals: per person (N, 3) unit normals (default: area-weighted, computed here).
         Returns:
             :class:`Layers`.
         """
         if len(vertices) != len(textures):
             raise ValueError(f"{len(vertices)} vertex arrays but {len(textures)} textures")
         with self.ctx:      # make our context current (another context may have been created since)
-            return self._render(vertices, textures, K, width, height, light, supersample, ids)
+            return self._render(vertices, textures, K, width, height, light, supersample, ids, normals)
 
-    def _render(self, vertices, textures, K, width, height, light, supersample, ids) -> Layers:
+    def _render(self, vertices, textures, K, width, height, light, supersample, ids, normals) -> Layers:
         ss = max(1, int(supersample))
         w, h = int(width) * ss, int(height) * ss
         Ks = np.asarray(K, np.float64).copy()
@@ -202,18 +215,19 @@ class MeshRasterizer:
             if v.shape != (self.num_vertices, 3):
                 raise ValueError(f"person {i}: vertices must be ({self.num_vertices}, 3), got {v.shape}")
             self.vbo_pos.write(v.tobytes())
-            self.vbo_nrm.write(vertex_normals(v, self.faces).tobytes())
+            nrm = normals[i] if normals is not None else vertex_normals(v, self.faces)
+            self.vbo_nrm.write(np.ascontiguousarray(nrm, np.float32).tobytes())
             self._texture(tex, 0).use(0)
             p["person"].value = float(i if ids is None else ids[i])
             self.vao.render(self._mgl.TRIANGLES)
         rgba = np.frombuffer(fbo.read(components=4, attachment=0), np.uint8).reshape(h, w, 4)[::-1]
-        aux = np.frombuffer(fbo.read(components=4, attachment=1, dtype="f4"), np.float32).reshape(h, w, 4)[::-1]
-        a = rgba[..., 3].astype(np.float32) / 255.0
-        rgb = rgba[..., :3].astype(np.float32) / 255.0 * a[..., None]
-        covered = aux[..., 3] > 0.5
-        depth = np.where(covered, aux[..., 0], 0.0).astype(np.float32)
-        person = np.where(covered, np.rint(aux[..., 1]), -1).astype(np.int16)
-        part = np.where(covered, np.rint(aux[..., 2]), -1).astype(np.int16)
+        aux = np.frombuffer(fbo.read(components=2, attachment=1, dtype="f4"), np.float32).reshape(h, w, 2)[::-1]
+        a = rgba[..., 3].astype(np.float32) * (1.0 / 255.0)
+        rgb = rgba[..., :3].astype(np.float32) * (1.0 / 255.0)     # already premultiplied (clear colour 0)
+        code = aux[..., 1].astype(np.int32) - 1                 # person * 64 + part, -1 where empty
+        depth = np.ascontiguousarray(aux[..., 0])
+        person = np.where(code >= 0, code // 64, -1).astype(np.int16)
+        part = np.where(code >= 0, code % 64, -1).astype(np.int16)
         if ss > 1:
             rgb = cv2.resize(rgb, (int(width), int(height)), interpolation=cv2.INTER_AREA)
             a = cv2.resize(a, (int(width), int(height)), interpolation=cv2.INTER_AREA)
@@ -234,8 +248,12 @@ def composite(layers: Layers, background: np.ndarray) -> np.ndarray:
     """
     if background.shape[:2] != layers.alpha.shape:
         raise ValueError(f"background {background.shape[:2]} does not match the render {layers.alpha.shape}")
-    out = background.astype(np.float32) * (1.0 - layers.alpha[..., None]) + 255.0 * layers.rgb
-    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    empty = layers.alpha <= 0.0
-    out[empty] = background[empty]
+    a = layers.alpha
+    edge = (a > 0.0) & (a < 1.0)
+    out = background.copy()
+    full = a >= 1.0
+    out[full] = np.clip(np.rint(255.0 * layers.rgb[full]), 0, 255).astype(np.uint8)
+    if edge.any():
+        e = background[edge].astype(np.float32) * (1.0 - a[edge, None]) + 255.0 * layers.rgb[edge]
+        out[edge] = np.clip(np.rint(e), 0, 255).astype(np.uint8)
     return out

@@ -59,8 +59,9 @@ class BodyRenderer:
              light: Light | None = None, supersample: int = 1, order: list[int] | None = None) -> Layers:
         """Rasterise posed people (person index = position in ``posed``) into one image."""
         idx = list(range(posed.vertices.shape[0])) if order is None else list(order)
+        normals = None if posed.normals is None else [posed.normals[i] for i in idx]
         return self.raster.render([posed.vertices[i] for i in idx], [textures[i] for i in idx], K, width, height,
-                                  light, supersample, ids=idx)
+                                  light, supersample, ids=idx, normals=normals)
 
 
 _RENDERERS: dict[tuple, BodyRenderer] = {}

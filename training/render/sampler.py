@@ -198,6 +198,8 @@ class SampleGenerator:
         self.backgrounds = PhotoBackgrounds(self.photos, cfg.split)
         self.poses = make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split)
         self.body = self.renderer.mesh.body
+        self._rest_key: bytes | None = None
+        self._rest_off = np.zeros((skeleton.NUM_JOINTS, 3))
 
     # ------------------------------------------------------------------------------ pieces
     def split_record(self) -> dict:
@@ -207,13 +209,22 @@ class SampleGenerator:
                 "heldout_fraction": self.cfg.heldout_fraction, "split_used": self.cfg.split,
                 "motion": getattr(self.poses, "folder", "random")}
 
+    def rest_offsets(self, shape: np.ndarray) -> np.ndarray:
+        """(24, 3) rest bone offsets of the body for ``shape`` (cached for the last shape)."""
+        key = np.asarray(shape, np.float32).tobytes()
+        if self._rest_key != key:
+            import torch
+            with torch.no_grad():
+                rest = self.body.rest_joints(torch.as_tensor(np.asarray(shape, np.float32))[None])[0].numpy()
+            off = rest.astype(np.float64).copy()
+            off[1:] = rest[1:] - rest[list(skeleton.PARENTS[1:])]
+            self._rest_key, self._rest_off = key, off
+        return self._rest_off
+
     def _joints(self, rotmats: np.ndarray, shape: np.ndarray, transl: np.ndarray) -> np.ndarray:
-        import torch
-        with torch.no_grad():
-            j = self.body.joints(torch.as_tensor(rotmats[None], dtype=torch.float32),
-                                 torch.as_tensor(shape[None], dtype=torch.float32),
-                                 torch.as_tensor(transl[None], dtype=torch.float32))
-        return j[0].numpy().astype(np.float64)
+        """(24, 3) joints by canonical FK on the body's rest joints (numpy; equal to ``body.joints``)."""
+        from pose_estimation_ros.kinematics import forward_kinematics
+        return forward_kinematics(np.asarray(rotmats, np.float64), self.rest_offsets(shape)) + np.asarray(transl)
 
     def place_in_world(self, rot_world: np.ndarray, shape: np.ndarray, xz=(0.0, 0.0)) -> np.ndarray:
         """Pelvis world position so the lowest joint sits ~4 cm above the floor (refined on the mesh later)."""
@@ -254,6 +265,12 @@ class SampleGenerator:
         S = self.cfg.size
         if rng.uniform() < self.cfg.room_prob:
             room = sample_room(rng, cam.center, pelvis[[0, 2]], self.textures, self.cfg.split)
+            if S >= 128:     # ray-cast at half resolution (a background, blurred by the optics anyway)
+                Kh = K.copy()
+                Kh[:2] *= 0.5
+                Kh[:2, 2] -= 0.25
+                half = render_room(room, cam.R, cam.t, Kh, S // 2, S // 2, light_rgb)
+                return cv2.resize(half, (S, S), interpolation=cv2.INTER_LINEAR), room.meta
             return render_room(room, cam.R, cam.t, K, S, S, light_rgb), room.meta
         return self.backgrounds.sample(rng, cam.width, cam.height, M, S, S)
 

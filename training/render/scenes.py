@@ -83,6 +83,8 @@ class SceneRenderer:
         order = np.argsort(posed.joints[:, 0, 2])                        # nearest first
         # Re-index everything so person id == depth rank.
         posed.vertices, posed.joints, posed.coco17 = posed.vertices[order], posed.joints[order], posed.coco17[order]
+        if posed.normals is not None:
+            posed.normals = posed.normals[order]
         states = [states[i] for i in order]
         transl = transl[order]
         layers = self.r.draw(posed, [s.texture for s in states], cam.K, cam.width, cam.height, light, supersample)
