@@ -9,6 +9,7 @@ What only a robot machine can run: gz sim itself, the bridge, Fuel downloads of 
 """
 import importlib.util
 import math
+import os
 import re
 import sys
 import types
@@ -146,6 +147,8 @@ def _stub_launch(monkeypatch, shares: dict[str, str]) -> None:
 
 
 def _real_launch() -> bool:
+    if os.environ.get("POSE_TEST_STUB_LAUNCH"):      # exercise the stand-in path where launch is installed
+        return False
     try:
         import launch.actions  # noqa: F401
         import launch_ros.actions  # noqa: F401
@@ -188,8 +191,12 @@ def test_launch_file_builds_its_description(monkeypatch, scenario):
     assert names == ["ExecuteProcess", "Node", "Node", "Node"], names
     if real:
         def kw(a):
-            return {"package": a.node_package, "executable": a.node_executable, "name": a.node_name,
-                    "parameters": a._Node__parameters, "remappings": a._Node__remappings}
+            a._perform_substitutions(ctx)      # what executing the action does first: names, params, remaps
+            params = []
+            for path, is_file in a._Node__expanded_parameter_arguments or []:
+                params.append(path if is_file and "launch_params_" not in path else yaml.safe_load(Path(path).read_text()))
+            return {"package": a.node_package, "executable": a.node_executable, "name": a.node_name.rsplit("/", 1)[-1],
+                    "parameters": params, "remappings": a.expanded_remapping_rules}
         gz_cmd = [c[0].perform(ctx) if isinstance(c, list) else str(c) for c in actions[0].cmd]
     else:
         def kw(a):
