@@ -221,3 +221,26 @@ def test_launch_file_builds_its_description(monkeypatch, scenario):
     assert "/sim/camera/image" in flat and "/sim/camera/camera_info" in flat, remaps
     zones = "zones_arm.yaml" if scenario == "reach_into_cell" else "zones_mobile_base.yaml"
     assert zones in repr(nodes["controller"]["parameters"])
+
+
+def test_package_builds_with_colcon_like_a_robot_workspace(tmp_path):
+    """colcon build of gazebo/ on the venv's ament wheels: the install space holds the launch file, bridge YAML,
+    worlds and motions, and the package is registered in the ament index."""
+    import shutil
+    import subprocess
+    venv = Path(sys.executable).parent.parent
+    colcon = shutil.which("colcon", path=str(venv / "bin"))
+    if colcon is None:
+        pytest.skip("colcon is not installed in the venv (requirements/build.txt)")
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv), CMAKE_PREFIX_PATH=str(venv), PATH=f"{venv / 'bin'}:{os.environ['PATH']}")
+    res = subprocess.run([colcon, "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(GZ),
+                          "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install"),
+                          "--cmake-args", "-DBUILD_TESTING=OFF"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    share = tmp_path / "install" / "pose_estimation_gazebo" / "share"
+    assert (share / "ament_index" / "resource_index" / "packages" / "pose_estimation_gazebo").is_file()
+    pkg = share / "pose_estimation_gazebo"
+    assert (pkg / "launch" / "sim.launch.py").is_file() and (pkg / "config" / "bridge.yaml").is_file()
+    assert sorted(p.stem for p in (pkg / "worlds").glob("*.sdf")) == sorted(SCENARIOS)
+    assert (pkg / "motions" / "walk.bvh").is_file()
