@@ -68,4 +68,5 @@ fi
 VENV=$VENV "$ROOT/scripts/setup_detector.sh"  # BlazePose person-detector models (issue 14)
 VENV="$VENV" "$ROOT/scripts/setup_gl.sh" || echo "[setup] WARNING: GL set-up failed (renderer only)" >&2
 VENV="$VENV" "$ROOT/scripts/setup_hri.sh"  # hri_msgs + tf2_msgs for the REP-155 output (issue 14, optional)
+VENV="$VENV" "$ROOT/scripts/setup_sim.sh"  # launch + launch_ros for the Gazebo launch check (issue 13, optional)
 echo "[setup] ready: $VENV"
