@@ -359,7 +359,7 @@ def test_cli_import_inspect_render(tmp_path, capsys):
                          "--joint-map", "canonical", "--units", "cm"])
     txt = capsys.readouterr().out
     assert rc == 0, txt
-    assert "12_01.bvh" in txt and "mean_mm" in txt and "2 imported (0 failed)" in txt
+    assert "12_01.bvh" in txt and "mean_mm" in txt and "2 imported (0 kept from before, 0 with warnings, 0 failed)" in txt
     assert (out / "12" / "12_01.npz").is_file() and (out / "import_summary.json").is_file()
     assert any(out.rglob("12_02.npz")) or any(out.rglob("*12_02*.npz"))
     ms = MotionSequence.load(out / "12" / "12_01.npz")

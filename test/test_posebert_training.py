@@ -74,16 +74,20 @@ def _tiny_cfg(tmp_name="t", **model) -> PoseBERTConfig:
 
 # --- corruption -----------------------------------------------------------------------------------
 
-def test_masking_and_replacement_counts_match_config(bank):
+@pytest.mark.parametrize("mask_ratio,n_masked", [(0.0, 0), (0.125, 2), (0.5, 8), (0.875, 14)])
+def test_masking_and_replacement_counts_match_config(bank, mask_ratio, n_masked):
     g = torch.Generator().manual_seed(0)
     gt, betas = bank.sample(512, g)
     view = random_view_rotation(512, g)
     gt = apply_view(gt, view)
-    cfg = CorruptionConfig(noise="none", mask_ratio=0.125, replace_ratio=0.0625, dropout_prob=0.0,
+    cfg = CorruptionConfig(noise="none", mask_ratio=mask_ratio, replace_ratio=0.0625, dropout_prob=0.0,
                            start_pad_prob=0.0, betas_noise_std=0.0)
     c = corrupt(gt, betas, cfg, None, g, lambda n: bank.random_frames(n, g), view)
-    # Exact counts per window: 12.5% of 16 = 2 masked, 6.25% of 16 = 1 replaced, disjoint.
-    assert torch.all(c.masked.sum(1) == 2) and torch.all(c.replaced.sum(1) == 1)
+    # Exact counts per window: mask_ratio x 16 masked (0 / 2 / 8 / 14), 6.25% of 16 = 1 replaced, disjoint.
+    assert torch.all(c.masked.sum(1) == n_masked) and torch.all(c.replaced.sum(1) == 1)
+    if n_masked == 0:
+        assert torch.all(c.valid)
+        return
     assert not torch.any(c.masked & c.replaced) and not c.dropped.any()
     assert torch.equal(c.valid, ~c.masked)
     # Masked frames carry zeros; untouched frames are the ground truth (no noise here).

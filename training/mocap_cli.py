@@ -228,7 +228,8 @@ def cmd_import(a: argparse.Namespace) -> int:
         for w in warnings:
             tqdm.write(f"WARNING {f.name}: {w}")
         bar.set_postfix_str(f"{f.name}: {row.get('mean_mm', '-')} mm")
-        _write_summary(summ, rows, failed, time.perf_counter() - t_all)   # resumable: written as it goes
+        _write_summary(summ, rows + [r for r in prev_rows.values() if r["out"] not in written],
+                       failed, time.perf_counter() - t_all)   # resumable: written as it goes
     bar.close()
     total = time.perf_counter() - t_all
     print(f"\n{'file':<26} {'joint map':>9} {'frames':>6} {'fps':>4} {'dur_s':>6} {'mean_mm':>7} {'p95_mm':>6}  "
@@ -259,9 +260,11 @@ def cmd_import(a: argparse.Namespace) -> int:
         print(f"{len(rows)} imported ({len(failed)} failed) in {total:.1f} s")
     for f, e in failed:
         print(f"FAILED {f}: {e}")
-    _write_summary(summ, rows, failed, total)
-    if rows:
-        splits = make_splits(rows, a.test_subjects, a.val_subjects)
+    # earlier imports into the same folder that this run did not touch stay in the summary and splits
+    rows_all = rows + [r for r in prev_rows.values() if r["out"] not in written and Path(r["out"]).is_file()]
+    _write_summary(summ, rows_all, failed, total)
+    if rows_all:
+        splits = make_splits(rows_all, a.test_subjects, a.val_subjects)
         (out / "splits.json").write_text(json.dumps(splits, indent=1))
         print(f"splits (by subject): train {','.join(splits['train'])}; val {','.join(splits['val']) or '-'}; "
               f"test {','.join(splits['test']) or '-'} -> {out / 'splits.json'}")

@@ -168,9 +168,17 @@ def euler_to_rotmat(angles_deg: np.ndarray, order: str) -> np.ndarray:
 
 def parse_bvh(text: str, source: str = "") -> Bvh:
     """Parse BVH text (see module docstring for the conventions)."""
+    src = source or "BVH"
     head, sep, motion_txt = text.partition("MOTION")
     if not sep:
-        raise ValueError(f"{source or 'BVH'}: no MOTION section")
+        raise ValueError(f"{src}: no MOTION section (truncated file, or not a BVH)")
+    try:
+        return _parse(head, motion_txt, source)
+    except (IndexError, KeyError) as e:
+        raise ValueError(f"{src}: truncated or malformed HIERARCHY ({type(e).__name__}: {e})") from None
+
+
+def _parse(head: str, motion_txt: str, source: str) -> Bvh:
     tokens = head.split()
     if not tokens or tokens[0] != "HIERARCHY":
         raise ValueError(f"{source or 'BVH'}: does not start with HIERARCHY")
@@ -213,23 +221,27 @@ def parse_bvh(text: str, source: str = "") -> Bvh:
         else:
             raise ValueError(f"{source}: unexpected token {t!r} in HIERARCHY")
     if stack:
-        raise ValueError(f"{source}: unbalanced braces in HIERARCHY")
+        raise ValueError(f"{source}: unbalanced braces in HIERARCHY (truncated file?)")
     if not joints:
         raise ValueError(f"{source}: no joints")
     m = re.search(r"Frames:\s*(\d+)\s+Frame\s+Time:\s*([-+0-9.eE]+)", motion_txt)
     if not m:
-        raise ValueError(f"{source}: MOTION header needs 'Frames:' and 'Frame Time:'")
+        raise ValueError(f"{source}: MOTION header needs 'Frames:' and 'Frame Time:' (truncated file?)")
     n_frames, frame_time = int(m.group(1)), float(m.group(2))
     if frame_time <= 0:
         raise ValueError(f"{source}: Frame Time must be > 0")
-    values = np.array(motion_txt[m.end():].split(), dtype=np.float64)
+    try:
+        values = np.array(motion_txt[m.end():].split(), dtype=np.float64)
+    except ValueError as e:
+        raise ValueError(f"{source}: non-numeric motion data ({e})") from None
     if n_channels == 0:
         values = values[:0]
     n_avail = values.size // max(n_channels, 1)
     if n_channels and values.size % n_channels:
-        raise ValueError(f"{source}: {values.size} motion values is not a multiple of {n_channels} channels")
+        raise ValueError(f"{source}: truncated or corrupt motion data: {values.size} values is not a multiple of "
+                         f"{n_channels} channels (header says {n_frames} frames)")
     if n_avail < n_frames:
-        raise ValueError(f"{source}: header says {n_frames} frames, data has {n_avail}")
+        raise ValueError(f"{source}: truncated: header says {n_frames} frames, data has {n_avail}")
     motion = values.reshape(-1, n_channels)[:n_frames] if n_channels else np.zeros((n_frames, 0))
     return Bvh(joints=joints, frame_time=frame_time, motion=motion, source=source)
 
