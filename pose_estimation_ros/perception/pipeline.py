@@ -225,6 +225,7 @@ class PerceptionPipeline:
         self._bgr = norm.color_order.lower() == "bgr"
         self._num_betas = meta.num_betas
         self._per_frame_runner = per_frame_runner
+        self.clock = time.perf_counter   # stage timer (benchmarks on a loaded machine use time.thread_time)
         self.limits = CropLimits()
         self.detector_warning: str | None = None
         self.detector: Detector | None = None
@@ -281,10 +282,10 @@ class PerceptionPipeline:
         slots = self.slots.slots_since_last(stamp_ns)
         self.slots.mark_missing(stamp_ns, slots=slots)   # the stream's slot clock (stamps only)
 
-        t0 = time.perf_counter()
+        t0 = self.clock()
         people, detector_ran, det_ended = self._people(rgb, hw, notes)
         ended += det_ended
-        t1 = time.perf_counter()
+        t1 = self.clock()
         t["detect_ms"] = (t1 - t0) * 1e3 if detector_ran else 0.0
 
         faults: list[str] = []
@@ -295,10 +296,10 @@ class PerceptionPipeline:
                 crop = crop_and_resize(rgb, tr.follower.box, self.input_size)
                 crops.append(crop[..., ::-1] if self._bgr else crop)
             x = np.concatenate([normalize(c, self._mean, self._std, self._scale) for c in crops], axis=0)
-            t2 = time.perf_counter()
+            t2 = self.clock()
             t["crop_ms"] = (t2 - t1) * 1e3
             pose6d, betas, cam, joints = self._run_per_frame(x)
-            t3 = time.perf_counter()
+            t3 = self.clock()
             t["per_frame_ms"] = (t3 - t2) * 1e3
         else:
             t["crop_ms"] = t["per_frame_ms"] = 0.0
@@ -328,9 +329,9 @@ class PerceptionPipeline:
             if tid not in seen:
                 tr.window.mark_missing(stamp_ns, slots=slots)
 
-        t4 = time.perf_counter()
+        t4 = self.clock()
         out_stamp, estimates = self._outputs(intr)
-        t["temporal_ms"] = (time.perf_counter() - t4) * 1e3
+        t["temporal_ms"] = (self.clock() - t4) * 1e3
         self._frame_index += 1
         status = "; ".join(faults + notes) if (faults or notes) else "ok"
         if out_stamp is None:
