@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NETNS := $(CURDIR)/scripts/netns_run.sh
 DEMO_SECONDS ?= 20
 
-.PHONY: setup demo test bench colcon-build clean train-spin sim
+.PHONY: setup demo test bench colcon-build clean contact-sheet render-bench train-spin sim
 
 setup:
 	@VENV=$(VENV) ./scripts/setup_env.sh
@@ -23,6 +23,14 @@ bench: setup
 
 colcon-build: setup
 	./scripts/colcon_build.sh $(VENV) /tmp/pose_estimation_ros_ws
+
+# Renderer (training/render): the 64-sample contact sheet shown in the README, and its throughput table.
+contact-sheet: setup
+	$(PY) -m training.render.make_shards --out runs/render/contact --num 64 --shared --seed 0 \
+		--contact-sheet docs/contact_sheet.png
+
+render-bench: setup
+	$(PY) -m bench.render_throughput --shared
 
 clean:
 	rm -rf build install log .pytest_cache
