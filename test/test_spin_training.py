@@ -47,6 +47,7 @@ def _batch(n: int = 4, real: int = 0, seed: int = 0) -> dict[str, torch.Tensor]:
 def test_bn_only_step_leaves_every_other_parameter_bit_identical():
     cfg = _cfg(trainable="bn")
     model = _model(cfg)
+    assert all(m.momentum == cfg.model.bn_momentum == 0.1 for m in bn_modules(model))  # torchvision MobileNetV3: 0.01
     n = set_trainable(model, "bn")
     assert 0 < n < sum(p.numel() for p in model.parameters()) // 10
     before = {k: v.detach().clone() for k, v in model.named_parameters()}

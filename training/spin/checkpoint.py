@@ -17,6 +17,7 @@ import torch
 from training.body.base import BodyModel
 from training.models.spin import PerFrameRegressor
 from training.spin.config import ModelConfig
+from training.spin.finetune import bn_modules
 
 __all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch"]
 
@@ -49,9 +50,13 @@ def build_model(mcfg: ModelConfig | dict[str, Any], body: BodyModel | None = Non
     body = body if body is not None else build_body(mcfg)
     if body.name != mcfg.body_model:
         raise CheckpointMismatch(f"the model config says body_model '{mcfg.body_model}', got a '{body.name}' body")
-    return PerFrameRegressor(mcfg.backbone, iterations=mcfg.iterations, hidden=mcfg.hidden, dropout=mcfg.dropout,
-                             body=body, backbone_weights=(mcfg.backbone_weights or None) if load_backbone_weights
-                             else None)
+    model = PerFrameRegressor(mcfg.backbone, iterations=mcfg.iterations, hidden=mcfg.hidden, dropout=mcfg.dropout,
+                              body=body, backbone_weights=(mcfg.backbone_weights or None) if load_backbone_weights
+                              else None)
+    if mcfg.bn_momentum > 0:
+        for m in bn_modules(model):
+            m.momentum = mcfg.bn_momentum
+    return model
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -33,6 +33,9 @@ class ModelConfig:
     body_model: Literal["skeleton", "anny", "smpl"] = "anny"
     smpl_model_path: str = ""
     backbone_weights: str = ""       # torchvision state dict (e.g. ImageNet) loaded into the backbone at start
+    # BN running-statistics momentum for every BN layer (torchvision's MobileNetV3 uses 0.01, which leaves eval-mode
+    # statistics far behind the weights for thousands of steps when training from scratch)
+    bn_momentum: float = 0.1
 
 
 @dataclass
