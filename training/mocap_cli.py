@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -209,7 +210,6 @@ def cmd_import(a: argparse.Namespace) -> int:
             tqdm.write(f"kept existing {dst} (from another source; use --overwrite to replace it)")
             failed.append((str(f), f"output {dst} exists and comes from another source (use --overwrite)"))
             continue
-        ms.save(dst)
         written.add(str(dst))
         fit = ms.extra.get("fit")
         row = {"file": str(f), "out": str(dst), "format": fmt, "frames": ms.num_frames, "fps": ms.fps,
@@ -224,6 +224,7 @@ def cmd_import(a: argparse.Namespace) -> int:
         rest = ms.extra.get("rest")
         if rest is not None and rest.anchors:
             row["rest_anchors"] = rest.anchors
+        ms.save(dst, meta=row)
         rows.append(row)
         for w in warnings:
             tqdm.write(f"WARNING {f.name}: {w}")
@@ -263,6 +264,7 @@ def cmd_import(a: argparse.Namespace) -> int:
     # earlier imports into the same folder that this run did not touch stay in the summary and splits
     rows_all = rows + [r for r in prev_rows.values() if r["out"] not in written and Path(r["out"]).is_file()]
     _write_summary(summ, rows_all, failed, total)
+    rows_all = json.loads(summ.read_text())["files"]       # with what parallel imports into this folder wrote
     if rows_all:
         splits = make_splits(rows_all, a.test_subjects, a.val_subjects)
         (out / "splits.json").write_text(json.dumps(splits, indent=1))
@@ -277,17 +279,64 @@ def _builtin_maps() -> list[str]:
 
 
 def _already(out: Path, f: Path, a: argparse.Namespace, prev_rows: dict) -> dict | None:
-    """The earlier summary row of ``f`` when its output still exists and --overwrite is not given."""
+    """The report row of an existing output imported from ``f`` (same source path), unless --overwrite:
+    from the earlier summary, else from the clip file itself (its stored import report)."""
     if a.overwrite:
         return None
     for r in prev_rows.values():
         if r.get("file") == str(f) and Path(r["out"]).is_file():
             return r
+    from training.data.retarget import ids_from_path
+    subj, seq = ids_from_path(f)
+    subj = a.subject or subj
+    for cand in (out / subj / f"{seq}.npz", out / subj / f"{seq}__{f.parent.name}.npz"):
+        if cand.is_file():
+            try:
+                ms = MotionSequence.load(cand)
+            except (ValueError, OSError):
+                continue
+            if ms.source == str(f):
+                row = dict(ms.extra.get("meta") or {})
+                if not row:             # written before clips carried their report
+                    row = {"file": str(f), "format": detect_format(f), "frames": ms.num_frames, "fps": ms.fps,
+                           "duration_s": round(ms.duration_s, 3), "subject": ms.subject, "sequence": ms.sequence,
+                           "body": ms.body_model, "joint_map": _map_of(f)}
+                    if ms.fit_error_mm is not None:
+                        row["mean_mm"] = round(float(np.nanmean(ms.fit_error_mm)), 1)
+                row["out"] = str(cand)
+                return row
     return None
 
 
+def _map_of(f: Path) -> str | None:
+    """The built-in joint map ``auto`` picks for a BVH / AMC file (None when none fits)."""
+    try:
+        from training.data.joint_maps import resolve_joint_map
+        if f.suffix.lower() == ".amc":
+            from training.data.asf_amc import read_asf_amc
+            names = read_asf_amc(f).names
+        else:
+            from training.data.bvh import read_bvh
+            names = read_bvh(f).names
+        return resolve_joint_map(names).name
+    except Exception:  # noqa: BLE001 - report only
+        return None
+
+
 def _write_summary(path: Path, rows: list[dict], failed: list, seconds: float) -> None:
-    path.write_text(json.dumps({"files": rows, "failed": failed, "seconds": round(seconds, 1)}, indent=1))
+    """Write the summary, merged with rows another import into the same folder wrote meanwhile."""
+    merged = {r["out"]: r for r in rows}
+    if path.is_file():
+        try:
+            for r in json.loads(path.read_text()).get("files", []):
+                if r["out"] not in merged and Path(r["out"]).is_file():
+                    merged[r["out"]] = r
+        except (ValueError, KeyError):
+            pass
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"files": list(merged.values()), "failed": failed, "seconds": round(seconds, 1)},
+                              indent=1))
+    tmp.replace(path)
 
 
 def _is_number(s: str) -> bool:

@@ -60,24 +60,31 @@ class MotionSequence:
     def duration_s(self) -> float:
         return self.num_frames / self.fps
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, meta: dict | None = None) -> Path:
+        """Write ``.npz``; ``meta`` (JSON-serialisable, e.g. the importer's report of this clip) is stored
+        beside the arrays and comes back as ``extra["meta"]``."""
+        import json
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path, format=FORMAT, rotmats=self.rotmats.astype(np.float32), transl=self.transl.astype(np.float32),
             shape=self.shape.astype(np.float32), body_model=self.body_model, fps=np.float64(self.fps),
             subject=self.subject, sequence=self.sequence, source=self.source,
-            fit_error_mm=np.asarray([] if self.fit_error_mm is None else self.fit_error_mm, np.float32))
+            fit_error_mm=np.asarray([] if self.fit_error_mm is None else self.fit_error_mm, np.float32),
+            meta=json.dumps(meta or {}))
         return path
 
     @staticmethod
     def load(path: str | Path) -> "MotionSequence":
+        import json
         with np.load(path, allow_pickle=False) as z:
             if "format" not in z or str(z["format"]) != FORMAT:
                 raise ValueError(f"{path}: not a {FORMAT} file")
             fe = z["fit_error_mm"]
+            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
             return MotionSequence(z["rotmats"], z["transl"], z["shape"], str(z["body_model"]), float(z["fps"]),
-                                  str(z["subject"]), str(z["sequence"]), str(z["source"]), fe if fe.size else None)
+                                  str(z["subject"]), str(z["sequence"]), str(z["source"]), fe if fe.size else None,
+                                  {"meta": meta})
 
     def resample(self, fps: float) -> "MotionSequence":
         """The same motion at ``fps``: rotations by slerp, translation linearly (first frame kept)."""
