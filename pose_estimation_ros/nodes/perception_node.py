@@ -74,6 +74,8 @@ class PerceptionNode(Node):
                                      read_only=True),
             detector=declare(self, "detector", "", f"Person detector ('' = {DEFAULT_DETECTOR}); falls back to "
                              "'hog' with a warning when its model files are missing.", read_only=True),
+            detector_model=declare(self, "detector_model", "", "The detector's model file or folder ('' = its "
+                                   "packaged one; the yolo_onnx detector needs a YOLO .onnx file).", read_only=True),
             detect_every=declare(self, "detect_every", 3, "Run the detector every N frames (tracks follow the "
                                  "model's projection in between, within bounds).", lo=1, hi=100, read_only=True),
             max_people=declare(self, "max_people", 5, "Most people estimated per frame (the best-scored).",
@@ -117,6 +119,8 @@ class PerceptionNode(Node):
         self._frames = deque(maxlen=256)         # (monotonic time, total ms, people) of processed frames
         self._last_status = "no image yet"
         self._faults = 0
+        self._last_pub_ns: int | None = None      # published stamps strictly increase
+        self._pending_ended: list[int] = []       # ended ids not yet published
         self.pub_poses = self.create_publisher(HumanPose3DArray, "poses", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "pose_markers", 10)
         self.pub_latency = self.create_publisher(PerceptionLatency, "perception_latency", 10)
@@ -195,6 +199,8 @@ class PerceptionNode(Node):
                 return
         else:
             result = self.pipeline.process(rgb, stamp_ns, intr, now_ns=now_ns)
+            if result.stream_reset:
+                self._last_pub_ns = None   # the stream restarted on an older clock: stamps start over
             if result.outcome in ("dropped", "warming"):
                 if result.outcome == "dropped":
                     self._reject("stamp", result.status)
@@ -208,6 +214,15 @@ class PerceptionNode(Node):
             if result.outcome == "warming":   # only tracks ended: say so without claiming anything else
                 ok, status = True, "tracks ended while the lagged window warms up"
         t2 = time.perf_counter()
+        out_ns = stamp_fields_to_ns(out_stamp.sec, out_stamp.nanosec)
+        ended = self._pending_ended + list(ended)
+        if self._last_pub_ns is not None and out_ns <= self._last_pub_ns:
+            # e.g. a fault stamped with the newest image while lagged outputs are older: never go back in
+            # time; ended ids ride on the next message
+            self._pending_ended = ended
+            return
+        self._pending_ended = []
+        self._last_pub_ns = out_ns
         if not ok:
             self._faults += 1
             self.get_logger().warning(f"poses ok=false: {status}", throttle_duration_sec=2.0)

@@ -15,12 +15,18 @@ log = logging.getLogger(__name__)
 # come from the detectors package.
 
 
-def build_detector(name: str, fallback: str = FALLBACK_DETECTOR, **kwargs) -> tuple[Detector, str | None]:
+# Constructor argument that takes the detector's model file or folder (the `detector_model` parameter).
+MODEL_ARGUMENT = {"yolo_onnx": "model_path", "blazepose": "model_dir"}
+
+
+def build_detector(name: str, fallback: str = FALLBACK_DETECTOR, model: str = "",
+                   **kwargs) -> tuple[Detector, str | None]:
     """The detector registered as ``name``, or ``fallback`` when ``name`` cannot load its files/runtime.
 
     Args:
         name: a key of :data:`DETECTORS` (``''`` = :data:`DEFAULT_DETECTOR`).
         fallback: built instead when ``name`` raises :class:`DetectorError`; ``''`` disables the fallback.
+        model: the detector's model file/folder (:data:`MODEL_ARGUMENT`), ``''`` = the backend's own default.
         kwargs: constructor arguments of ``name`` (not passed to the fallback).
     Returns:
         (detector, warning): warning says what failed and what is used instead, None when ``name`` loaded.
@@ -31,6 +37,11 @@ def build_detector(name: str, fallback: str = FALLBACK_DETECTOR, **kwargs) -> tu
     name = name or DEFAULT_DETECTOR
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choices: {', '.join(sorted(DETECTORS))}")
+    if model:
+        if name not in MODEL_ARGUMENT:
+            raise ValueError(f"detector '{name}' takes no model file (detector_model is for: "
+                             f"{', '.join(sorted(MODEL_ARGUMENT))})")
+        kwargs[MODEL_ARGUMENT[name]] = model
     try:
         return make_detector(name, **kwargs), None
     except DetectorError as e:

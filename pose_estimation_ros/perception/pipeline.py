@@ -31,7 +31,7 @@ from ..camera_model import Intrinsics
 from ..kinematics import project_points, weak_perspective_to_translation
 from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
     crop_and_resize, normalize
-from .detect import DEFAULT_DETECTOR, Detection, Detector, build_detector, limit_people
+from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_detector, limit_people
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .metadata import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
 from .track import PersonTracker
@@ -94,6 +94,7 @@ class PerceptionConfig:
     crop: str = "detect"               # detect (detector + tracker) | full (whole frame = one person, no detector)
     min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
     detector: str = ""                 # '' = DEFAULT_DETECTOR; falls back to 'hog' when its files are missing
+    detector_model: str = ""           # the detector's file/folder ('' = its packaged one; yolo_onnx needs one)
     detect_every: int = 3              # detector period in frames (tracks follow the model in between)
     max_people: int = 5
     track_lost_frames: int = 10        # detector runs a track survives unmatched before it ends
@@ -153,6 +154,7 @@ class FrameResult:
     boxes: dict[int, CropBox] = field(default_factory=dict)
     detector_ran: bool = False
     notes: list[str] = field(default_factory=list)   # e.g. more people than max_people, stream reset
+    stream_reset: bool = False   # a run of refused stamps restarted the stream: stamps start over from here
 
 
 @dataclass
@@ -166,6 +168,10 @@ class _Track:
     keypoints: np.ndarray | None = None
     det_box: np.ndarray | None = None
     active: bool = False       # matched at the last detector run and still followable
+
+
+class _DetectorFault(RuntimeError):
+    """The detector raised while running on a frame."""
 
 
 def smooth_translation(transl: np.ndarray, valid: np.ndarray, idx: int, span: int) -> np.ndarray | None:
@@ -231,7 +237,8 @@ class PerceptionPipeline:
         self.detector: Detector | None = None
         if cfg.crop == "detect":
             if detector is None:
-                detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR)
+                detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR,
+                                                                 model=cfg.detector_model)
             self.detector = detector
         self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames)
         self.guard = StampGuard(max_ahead_ns=int(cfg.max_stamp_ahead_s * 1e9))
@@ -283,7 +290,16 @@ class PerceptionPipeline:
         self.slots.mark_missing(stamp_ns, slots=slots)   # the stream's slot clock (stamps only)
 
         t0 = self.clock()
-        people, detector_ran, det_ended = self._people(rgb, hw, notes)
+        try:
+            people, detector_ran, det_ended = self._people(rgb, hw, notes)
+        except _DetectorFault as e:   # nobody can be claimed either way: a fault, not an empty scene
+            for tr in self.tracks.values():
+                tr.window.mark_missing(stamp_ns, slots=slots)
+                tr.active = False
+            self._frame_index += 1
+            lagged = int(self.slots.stamps[self.cfg.window - 1 - self.cfg.temporal_lag])
+            return FrameResult([], t, lagged if lagged >= 0 else None, ended, status=str(e), outcome="fault",
+                               detector_ran=True, notes=notes, stream_reset=verdict.reset)
         ended += det_ended
         t1 = self.clock()
         t["detect_ms"] = (t1 - t0) * 1e3 if detector_ran else 0.0
@@ -337,9 +353,9 @@ class PerceptionPipeline:
         if out_stamp is None:
             return FrameResult([], t, None, ended, status=status if faults else "no frame in the lagged slot yet (start, reset or gap)",
                                outcome="fault" if faults else "warming", boxes=boxes, detector_ran=detector_ran,
-                               notes=notes)
+                               notes=notes, stream_reset=verdict.reset)
         return FrameResult(estimates, t, out_stamp, ended, status=status, outcome="fault" if faults else "ok",
-                           boxes=boxes, detector_ran=detector_ran, notes=notes)
+                           boxes=boxes, detector_ran=detector_ran, notes=notes, stream_reset=verdict.reset)
 
     # ------------------------------------------------------------------ steps
     def _restart_windows(self) -> list[int]:
@@ -363,7 +379,11 @@ class PerceptionPipeline:
         # evenly spaced. A track that lost its crop in between waits (at most detect_every - 1 frames) unpublished.
         if self._frame_index % self.cfg.detect_every:
             return [tr for tr in self.tracks.values() if tr.active], False, []
-        dets, msg = limit_people(self.detector.detect(rgb), self.cfg.max_people)
+        try:
+            found = self.detector.detect(rgb)
+        except DetectorError as e:   # e.g. a user's YOLO file whose output layout shows only at the first frame
+            raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
+        dets, msg = limit_people(found, self.cfg.max_people)
         if msg:
             notes.append(msg)
         upd = self.tracker.update(dets)
