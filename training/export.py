@@ -327,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="square per-frame input size H=W (default: the checkpoint's, else 160)")
     p.add_argument("--per-frame-only", action="store_true",
                    help="export only the per-frame model (leave the temporal models in --out untouched)")
+    p.add_argument("--temporal-only", action="store_true",
+                   help="export only the temporal (PoseBERT) models (leave the per-frame model in --out untouched)")
     p.add_argument("--fp16", action="store_true",
                    help="store the per-frame weights as float16 (fp32 compute; the fp32 file is kept as "
                         "mocap_spin_fp32.onnx)")
@@ -375,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
 
     checks = []
     g = torch.Generator().manual_seed(a.seed + 1)
-    if a.missing_only and (_usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME, body)
-                           or _trained_body(out / PER_FRAME_FILE)):   # never replace trained weights
+    if a.temporal_only:
+        _log(f"--temporal-only: {out / PER_FRAME_FILE} left as it is")
+    elif a.missing_only and (_usable(out / PER_FRAME_FILE, model_meta.KIND_PER_FRAME, body)
+                             or _trained_body(out / PER_FRAME_FILE)):   # never replace trained weights
         _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
     else:
         _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
