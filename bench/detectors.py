@@ -4,6 +4,7 @@ recall by person height on pasted (small/far) people, and latency at 640x480 wit
     nice -n 10 .venv/bin/python -m bench.detectors                 # all tables (a few minutes on 2 cores)
     .venv/bin/python -m bench.detectors --quick                    # 20 background photos, fewer latency runs
     .venv/bin/python -m bench.detectors --yolo-model my_yolov8n.onnx  # add a user-supplied YOLO file
+    .venv/bin/python -m bench.detectors --renders runs/detectors/scenes  # recall on rendered multi-person scenes
 
 Data: ``$POSE_SHARED_DATA``, else ``../shared/data``, else ``/work/shared/data`` (real-dev/, backgrounds/).
 Reference boxes on real-dev: from MediaPipe's own 2D landmarks (mediapipe_static.jsonl) for the 3 people it found,
@@ -240,6 +241,56 @@ def keypoint_agreement(det, data: Path, recs: dict, boxes: dict) -> dict:
     return out
 
 
+def load_renders(folder: Path, min_height: float = 24.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rendered multi-person scenes (``python -m training.render.make_shards --mode scenes``): per scene the RGB
+    image and the full-body boxes ``(K, 4)`` of the people whose visible part is at least ``min_height`` px tall."""
+    import io
+    import tarfile
+    import cv2
+    out = []
+    for shard in sorted(Path(folder).glob("shard-*.tar")):
+        with tarfile.open(shard) as tf:
+            members = {m.name: m for m in tf.getmembers()}
+            for name in sorted(n for n in members if n.endswith(".jpg")):
+                key = name[:-4]
+                img = cv2.imdecode(np.frombuffer(tf.extractfile(members[name]).read(), np.uint8), cv2.IMREAD_COLOR)
+                z = np.load(io.BytesIO(tf.extractfile(members[key + ".npz"]).read()))
+                vis, full = z["boxes"], z["full_boxes"]
+                keep = (vis[:, 3] - vis[:, 1]) >= min_height
+                out.append((np.ascontiguousarray(img[:, :, ::-1]), full[keep].astype(np.float32)))
+    if not out:
+        raise SystemExit(f"no rendered scenes (shard-*.tar) in {folder}")
+    return out
+
+
+def render_accuracy(names: list[str], args: argparse.Namespace) -> dict:
+    """Recall (IoU >= 0.3 with the full-body box), recall of people >= 100 px tall, FP per scene, on renders."""
+    from tqdm import tqdm
+    scenes = load_renders(Path(args.renders))
+    out = {}
+    for name in names:
+        det = build(name, args)
+        total, big = Score(), Score()
+        for rgb, ref in tqdm(scenes, desc=f"{name} renders", leave=False):
+            found = boxes_of(det.detect(rgb))
+            total.add(found, ref)
+            tall = ref[(ref[:, 3] - ref[:, 1]) >= 100]
+            m = _iou_matrix(found, tall)
+            big.gt += len(tall)
+            big.tp30 += int(sum(m[:, j].max() >= 0.3 for j in range(len(tall)))) if len(found) else 0
+        out[name] = {"scenes": len(scenes), "all": vars(total), "tall": vars(big)}
+    return out
+
+
+def render_table(res: dict) -> str:
+    """Markdown table of `render_accuracy`."""
+    lines = ["| detector | recall, renders (IoU≥0.3) | recall, people ≥ 100 px | FP / scene |", "|---|---|---|---|"]
+    for name, r in res.items():
+        a, t = r["all"], r["tall"]
+        lines.append(f"| {name} | {a['tp30']}/{a['gt']} | {t['tp30']}/{t['gt']} | {a['fp30'] / r['scenes']:.2f} |")
+    return "\n".join(lines)
+
+
 def latency_child(name: str, threads: int, runs: int, yolo_model: str | None) -> None:
     """(In a subprocess whose thread env vars are set) print JSON {p50, p90} ms of detect() at 640x480."""
     import cv2
@@ -250,12 +301,14 @@ def latency_child(name: str, threads: int, runs: int, yolo_model: str | None) ->
     rgb = cv2.resize(load_rgb(data / "real-dev" / "images" / "basketball2.png"), (640, 480))
     for _ in range(3):
         det.detect(rgb)
-    t = []
+    t, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         det.detect(rgb)
         t.append((time.perf_counter() - t0) * 1e3)
-    print(json.dumps({"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90)), "runs": runs}))
+        cpu.append((time.process_time() - c0) * 1e3)
+    print(json.dumps({"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90)),
+                      "cpu_p50": float(np.percentile(cpu, 50)), "runs": runs, "load": os.getloadavg()[0]}))
 
 
 def latency(names: list[str], args: argparse.Namespace) -> dict:
@@ -277,8 +330,8 @@ def latency(names: list[str], args: argparse.Namespace) -> dict:
 def table(acc: dict, lat: dict, heights: list[int]) -> str:
     """Markdown tables of the results."""
     lines = ["| detector | " + " | ".join(f"recall {g}" for g in GROUPS) + " | recall all (IoU≥0.5) "
-             "| FP / real photo | FP / empty scene (images with any) | p50 ms 1 thr | p50 ms 2 thr |",
-             "|---" * (len(GROUPS) + 6) + "|"]
+             "| FP / real photo | FP / empty scene (images with any) | CPU ms / frame | wall p50 ms 1 thr | wall p50 ms 2 thr |",
+             "|---" * (len(GROUPS) + 7) + "|"]
     for name, r in acc.items():
         g = r["groups"]
         cells = [f"{g[k]['tp30']}/{g[k]['gt']}" for k in GROUPS]
@@ -286,14 +339,20 @@ def table(acc: dict, lat: dict, heights: list[int]) -> str:
         b = r["backgrounds"]
         l1 = lat.get(name, {}).get(1, {}).get("p50")
         l2 = lat.get(name, {}).get(2, {}).get("p50")
+        c1 = lat.get(name, {}).get(1, {}).get("cpu_p50")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {a['tp50']}/{a['gt']} | {a['fp30'] / a['images']:.2f} "
                      f"| {b['fp'] / b['images']:.2f} ({b['images_with_fp']}/{b['images']}) "
+                     f"| {'-' if c1 is None else f'{c1:.1f}'} "
                      f"| {'-' if l1 is None else f'{l1:.1f}'} | {'-' if l2 is None else f'{l2:.1f}'} |")
     lines += ["", "| detector | " + " | ".join(f"found at {h} px tall" for h in heights) + " |",
               "|---" * (len(heights) + 1) + "|"]
     for name, r in acc.items():
         s = r["small_people"]
         lines.append(f"| {name} | " + " | ".join(f"{s[h][0]}/{s[h][1]}" for h in heights) + " |")
+    loads = [v.get("load") for d in lat.values() for v in d.values() if v.get("load") is not None]
+    if loads:
+        lines += ["", f"CPU ms = process time of one detect() with 1 thread (what it costs a free core); wall times were "
+                  f"taken with a 1-min load average of {min(loads):.1f}-{max(loads):.1f} on 2 cores."]
     agree = {n: r["agreement_px"] for n, r in acc.items() if "agreement_px" in r}
     if agree:
         lines += ["", "COCO-17 keypoints vs MediaPipe's own graph (mean px, visible joints): "
@@ -309,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="20 background photos, 5 pasted people per height")
     ap.add_argument("--runs", type=int, default=30, help="timed detect() calls per latency cell")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--renders", help="folder of rendered scene shards: print only the renders table")
     ap.add_argument("--out", default=str(ROOT / "runs" / "detectors" / "results.json"))
     ap.add_argument("--latency-child", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -323,6 +383,13 @@ def main(argv: list[str] | None = None) -> None:
     args.per_height = 5 if args.quick else 12
     if args.quick:
         args.runs = min(args.runs, 10)
+    if args.renders:
+        res = render_accuracy(names, args)
+        out = Path(args.out).with_name("renders.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1))
+        print(render_table(res))
+        return
     data = shared_data()
     acc = accuracy(names, args, data)
     lat = {} if args.no_latency else latency(names, args)

@@ -103,19 +103,27 @@ def refine_from_heatmap(uv: np.ndarray, heatmap: np.ndarray, kernel: int = 7, mi
     """MediaPipe's RefineLandmarksFromHeatmapCalculator: landmarks ``uv (L, 2)`` in [0, 1] of the crop move to the
     sigmoid-weighted mean cell of a ``kernel``-wide window of their heatmap ``(Hh, Wh, L)`` (raw logits) around them,
     where its peak confidence reaches ``min_conf``."""
-    hh, wh = heatmap.shape[:2]
+    hh, wh, n = heatmap.shape
     off = (kernel - 1) // 2
     out = np.array(uv, np.float32, copy=True)
-    for i in range(out.shape[0]):
-        c, r = int(out[i, 0] * wh), int(out[i, 1] * hh)
-        if not (0 <= c < wh and 0 <= r < hh):
-            continue
-        r0, r1, c0, c1 = max(0, r - off), min(hh, r + off + 1), max(0, c - off), min(wh, c + off + 1)
-        conf = _sigmoid(heatmap[r0:r1, c0:c1, i])
-        total = float(conf.sum())
-        if conf.max() >= min_conf and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i] = [(cols * conf).sum() / wh / total, (rows * conf).sum() / hh / total]
+    c = (out[:, 0] * wh).astype(np.int64)  # truncation, as the calculator's int conversion
+    r = (out[:, 1] * hh).astype(np.int64)
+    inside = (c >= 0) & (c < wh) & (r >= 0) & (r < hh) & (np.arange(len(out)) < n)
+    if not np.any(inside):
+        return out
+    idx = np.flatnonzero(inside)
+    padded = np.pad(heatmap, ((off, off), (off, off), (0, 0)), constant_values=-1e4)  # sigmoid -> 0 outside
+    d = np.arange(-off, off + 1)
+    rows = r[idx, None] + d[None, :]  # (K, k) heatmap rows of each window
+    cols = c[idx, None] + d[None, :]
+    conf = _sigmoid(padded[rows[:, :, None] + off, cols[:, None, :] + off, idx[:, None, None]])  # (K, k, k)
+    total = conf.sum(axis=(1, 2))
+    ok = (conf.max(axis=(1, 2)) >= min_conf) & (total > 0)
+    wr = (conf * rows[:, :, None]).sum(axis=(1, 2))
+    wc = (conf * cols[:, None, :]).sum(axis=(1, 2))
+    sel = idx[ok]
+    out[sel, 0] = wc[ok] / wh / total[ok]
+    out[sel, 1] = wr[ok] / hh / total[ok]
     return out
 
 
