@@ -83,7 +83,7 @@ class PerceptionNode(Node):
             track_lost_frames=declare(self, "track_lost_frames", 10,
                                       "Detector runs a person may go unseen before the track ends.", lo=1, hi=1000,
                                       read_only=True),
-            translation_window=declare(self, "translation_window", 8,
+            translation_window=declare(self, "translation_window", 12,
                                        "Window slots of the root-translation fit of the temporal path (<= 2: off).",
                                        lo=0, hi=256, read_only=True),
             max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,

@@ -98,7 +98,7 @@ class PerceptionConfig:
     detect_every: int = 3              # detector period in frames (tracks follow the model in between)
     max_people: int = 5
     track_lost_frames: int = 10        # detector runs a track survives unmatched before it ends
-    translation_window: int = 8        # slots of the root-translation fit (<= 2: no smoothing)
+    translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
     def validate(self) -> None:
