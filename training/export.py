@@ -383,10 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                              or _trained_body(out / PER_FRAME_FILE)):   # never replace trained weights
         _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
     else:
-        _log(f"building per-frame model ({a.backbone}, {a.input_size}x{a.input_size}, seed {a.seed}"
-             f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
         spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt, body=body)
         a.input_size = a.input_size or getattr(spin, "input_size", 160)
+        _log(f"built per-frame model ({spin.backbone_name}, {a.input_size}x{a.input_size}, seed {a.seed}"
+             f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
         t0 = time.perf_counter()
         spin_path = export_per_frame(spin, out / PER_FRAME_FILE, a.input_size, a.opset)
         if a.fp16:

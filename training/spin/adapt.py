@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", default="full", choices=["full", "center"])
     p.add_argument("--keypoints", default=None, help="COCO keypoint JSON of the frames (weak 2D labels)")
     p.add_argument("--steps", type=int, default=100, help="BN-affine steps on --keypoints")
+    p.add_argument("--shift", default="none", choices=["none", "site_camera"],
+                   help="pass the frames through this fixed camera first (the domain-shift benchmark)")
     p.add_argument("--fp16", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
@@ -190,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         names, crops, boxes = crop_frames(iter_frames(a.video, a.images, a.max_frames, a.stride), size, a.crop)
         source = f"{'video ' + Path(a.video).name if a.video else 'image folder ' + str(a.images)} ({a.crop} crops)"
-    images = torch.from_numpy(crops)
+    if a.shift != "none":
+        from training.spin.domain_shift import apply_shift
+        crops = apply_shift(crops, a.shift, seed=2)
+        source += f" through the '{a.shift}' camera"
+    images = torch.from_numpy(np.ascontiguousarray(crops))
     nbn = adapt_bn_statistics(model, images)
     note = f"site-adapted: BN statistics of {nbn} layers re-estimated on {len(names)} unlabeled frames from {source}"
     if a.keypoints:

@@ -1,7 +1,7 @@
 """Evaluate an exported per-frame model (onnxruntime), per frame and as video with PoseBERT.
 
     python -m training.spin.evaluate --model models/mocap_spin.onnx [--posebert models/posebert.onnx]
-        [--benchmark render|standin|stick] [--frames 256] [--clips 8 --clip-len 48]
+        [--shards NAME=DIR ...] [--benchmark render|standin|stick] [--frames 256] [--clips 8 --clip-len 48]
         [--real FORMAT:PATH[:IMAGE_ROOT] ...] [--out runs/spin_eval.json]
 
 Metrics (mm; root-relative joints, as in SPIN / PoseBERT tables): MPJPE, PA-MPJPE (Procrustes), MPVPE
@@ -160,10 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="training/configs/spin_default.yaml",
                    help="run config giving the data (subjects, render settings)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    p.add_argument("--benchmark", nargs="*", default=["render"], choices=["render", "standin", "stick"])
+    p.add_argument("--benchmark", nargs="*", default=[], choices=["render", "standin", "stick"],
+                   help="render these benchmark sets on the fly (--frames samples each)")
     p.add_argument("--frames", type=int, default=256)
     p.add_argument("--clips", type=int, default=0, help="video clips (0 = no video rows)")
     p.add_argument("--clip-len", type=int, default=48)
+    p.add_argument("--shards", nargs="*", default=[], metavar="NAME=DIR",
+                   help="pre-rendered shard folders to evaluate on (training.spin.render_shards), e.g. "
+                        "render-test=runs/spin/shards/test")
+    p.add_argument("--shift", default="none", choices=["none", "site_camera"],
+                   help="pass the --shards images through this fixed camera (training.spin.domain_shift)")
     p.add_argument("--real", nargs="*", default=[], metavar="FORMAT:PATH[:IMAGE_ROOT]",
                    help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
     p.add_argument("--threads", type=int, default=2)
@@ -186,6 +192,15 @@ def main(argv: list[str] | None = None) -> int:
               else spin_data.make_synthetic(c, body, "test", length=a.frames))
         batch = _collate_all(ds, a.frames)
         rows[f"{bench} test (per frame)"] = frame_metrics(runner(batch["image"]), batch, body)
+    for spec in a.shards:
+        name, _, folder = spec.rpartition("=")
+        ds = spin_data._Standardized(spin_data.ShardDataset([folder], size=runner.size), body.num_shape, real=False)
+        batch = _collate_all(ds, a.frames)
+        if a.shift != "none":
+            from training.spin.domain_shift import apply_shift
+            batch["image"] = torch.from_numpy(apply_shift(batch["image"].numpy(), a.shift, seed=1))
+            name = f"{name or folder}, {a.shift}"
+        rows[f"{name or folder} (per frame)"] = frame_metrics(runner(batch["image"]), batch, body)
     for spec in a.real:
         fmt, _, rest = spec.partition(":")
         path, _, root = rest.partition(":")
