@@ -2,7 +2,7 @@
 
     python -m training.spin.ablation --config training/configs/spin_ablation.yaml --out runs/spin_ablation
         [--ratios 0 0.25 0.5 0.75 1] [--rows stage1 ft_all ft_bn ft_bn_rerender ft_bn_rerender_mocap]
-        [--plot docs/mocap_spin_ratio.png] [--table docs/mocap_spin_ablation.md]
+        [--ft-steps 50] [--plot docs/mocap_spin_ratio.png] [--table docs/mocap_spin_ablation.md]
 
 Data (all renders; the "real" set is the stand-in appearance domain, not photos):
 ``real`` = ``data.real_shards`` (stand-in domain: procedural rooms and fabrics, random standing poses);
@@ -51,8 +51,9 @@ def _test_loader(dirs: list[str], body, cfg: SpinConfig) -> DataLoader | None:
     return DataLoader(ds, batch_size=32, collate_fn=spin_data.collate)
 
 
-def _run_cfg(base: SpinConfig, row: str, ratio: float, stage1: Path, rerender: list[str]) -> SpinConfig:
-    ft = ["train.stage=finetune", f"train.init_ckpt={stage1}", f"train.steps={base.train.steps // 2}",
+def _run_cfg(base: SpinConfig, row: str, ratio: float, stage1: Path, rerender: list[str],
+             ft_steps: int | None = None) -> SpinConfig:
+    ft = ["train.stage=finetune", f"train.init_ckpt={stage1}", f"train.steps={ft_steps or base.train.steps // 2}",
           f"data.synthetic_ratio={ratio}", "train.warmup_steps=10"]
     if row == "ft_all":
         return apply_overrides(base, ft + ["train.trainable=all", f"train.lr={base.train.lr / 5}"])
@@ -77,7 +78,7 @@ def _evaluate(ckpt: Path, loaders: dict[str, DataLoader | None], body) -> dict[s
 
 
 def run_ablation(base: SpinConfig, out: Path, rows: list[str], ratios: list[float], rerender: list[str],
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False, ft_steps: int | None = None) -> dict[str, Any]:
     """Train / resume every run and evaluate it; returns {"rows": {...}, "sweep": {ratio: {...}}}."""
     body = build_body(base.model)
     loaders = {"real": _test_loader(base.data.real_shards, body, base),
@@ -91,7 +92,7 @@ def run_ablation(base: SpinConfig, out: Path, rows: list[str], ratios: list[floa
         if row == "stage1":
             results["rows"][row] = _evaluate(stage1, loaders, body)
             continue
-        cfg = _run_cfg(base, row, ratio, stage1, rerender)
+        cfg = _run_cfg(base, row, ratio, stage1, rerender, ft_steps)
         train(cfg, out / row, progress=progress)
         results["rows"][row] = _evaluate(out / row / "ckpt_last.pt", loaders, body)
     for r in ratios:
@@ -99,7 +100,7 @@ def run_ablation(base: SpinConfig, out: Path, rows: list[str], ratios: list[floa
         if r == ratio and "ft_bn" in rows:
             results["sweep"][r] = results["rows"]["ft_bn"]
             continue
-        train(_run_cfg(base, "ft_bn", r, stage1, rerender), run, progress=progress)
+        train(_run_cfg(base, "ft_bn", r, stage1, rerender, ft_steps), run, progress=progress)
         results["sweep"][r] = _evaluate(run / "ckpt_last.pt", loaders, body)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--ratios", type=float, nargs="*", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--rerender-shards", nargs="*", default=["runs/spin/shards_rerender"])
+    p.add_argument("--ft-steps", type=int, default=None, help="fine-tuning steps per run (default train.steps / 2)")
     p.add_argument("--plot", default=None)
     p.add_argument("--table", default=None)
     a = p.parse_args(argv)
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in a.ratios:
         if not 0.0 <= r <= 1.0:
             p.error(f"--ratios: {r:g} is outside [0, 1]")
-    results = run_ablation(base, Path(a.out), a.rows, a.ratios, a.rerender_shards)
+    results = run_ablation(base, Path(a.out), a.rows, a.ratios, a.rerender_shards, ft_steps=a.ft_steps)
     text = table(results)
     print(text)
     if a.table:
