@@ -100,11 +100,12 @@ def test_a_camera_at_the_end_of_its_folder_ends_the_run(tmp_path):
     assert not [n for n, pid in pids.items() if alive(pid)]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_node_stopped_while_it_is_still_starting_exits_quietly(sig):
+@pytest.mark.parametrize("sig,delay", [(signal.SIGINT, 0.6), (signal.SIGINT, 1.2), (signal.SIGTERM, 0.9),
+                                       (signal.SIGTERM, 1.8)])
+def test_a_node_stopped_while_it_is_still_starting_exits_quietly(sig, delay):
     proc = subprocess.Popen([sys.executable, "-m", "pose_estimation_ros.nodes.perception_node"], env=loopback_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.0)                      # past interpreter start-up, still importing or loading models
+    time.sleep(delay)                    # past interpreter start-up: importing (onnxruntime...) or loading models
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out[-3000:]

@@ -12,7 +12,9 @@ NODE_EXECUTABLES = ("camera_node", "perception_node", "controller_node")
 
 
 def _stop_before_start(signum: int, _frame) -> None:
-    raise SystemExit(0)
+    # os._exit, not SystemExit: raised inside a C extension's import (onnxruntime) the exception would be
+    # turned into an ImportError. Nothing has started yet, so there is nothing to clean up.
+    os._exit(0)
 
 
 def _started_as_node() -> bool:

@@ -140,8 +140,10 @@ class PoseDriver:
             msg = pose_array(stamp, people, ok, "injected fault" if not ok else "")
         if self.mode == "malformed":
             msg.humans[0].confidence = msg.humans[0].confidence[:10]
-        self.last_publish = time.monotonic()     # the injection instant: before serialization and transport
         self.pub_poses.publish(msg)
+        # The injection instant: the message has left this process (building and serializing a flood of people
+        # takes the publisher itself seconds, which is not the controller's reaction time).
+        self.last_publish = time.monotonic()
 
     def _flood(self, n: int = 3000):
         """One message with ``n`` people (built once: building it takes a while)."""
