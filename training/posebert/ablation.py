@@ -19,7 +19,8 @@ import torch
 
 from training.posebert.checkpoint import load_model
 from training.posebert.config import apply_overrides, load_config
-from training.posebert.evaluate import Method, evaluate_clips, synthetic_clips
+from training.posebert.evaluate import Method, body_joints_fn, evaluate_clips, synthetic_clips
+from training.posebert.checkpoint import build_body
 from training.posebert.noise_model import GaussianNoise
 from training.posebert.stream import torch_runner
 from training.posebert.train import load_data, train
@@ -40,10 +41,11 @@ def run_ablation(cfg_path: str, runs: Path, ratios: list[float], noises: list[st
     clips = {m: synthetic_clips(test, GaussianNoise(base.eval.noise_std_deg), m, base.eval.seed, base.model.num_betas,
                                 base.data.max_pitch_deg) for m in (0.0, missing)}
     w, lag = base.model.window, base.model.lag
-    results = {"_input": {m: evaluate_clips(c, [Method("in", None, lag, w)])["in"] for m, c in clips.items()},
+    fk = body_joints_fn(build_body(base.model))
+    results = {"_input": {m: evaluate_clips(c, [Method("in", None, lag, w)], fk)["in"] for m, c in clips.items()},
                "_meta": {"eval_noise_deg": base.eval.noise_std_deg, "missing": missing,
                          "test_subjects": sorted({s.subject for s in test}), "steps": base.train.steps,
-                         "frames": evaluate_clips(clips[0.0], [Method("in", None, lag, w)])["_gt"]["frames"]}}
+                         "frames": evaluate_clips(clips[0.0], [Method("in", None, lag, w)], fk)["_gt"]["frames"]}}
     for noise in noises:
         for r in ratios:
             name = _variant(r, noise)
@@ -56,7 +58,7 @@ def run_ablation(cfg_path: str, runs: Path, ratios: list[float], noises: list[st
             model, _ = load_model(out / "ckpt_last.pt")
             meth = [Method(name, torch_runner(model), model.lag, model.window)]
             results[name] = {"mask_ratio": r, "noise": noise,
-                             **{m: evaluate_clips(c, meth)[name] for m, c in clips.items()}}
+                             **{m: evaluate_clips(c, meth, fk)[name] for m, c in clips.items()}}
             print(f"[ablation] {name}: " + json.dumps({m: {k: round(v, 1) for k, v in results[name][m].items()}
                                                        for m in clips}), flush=True)
     return results

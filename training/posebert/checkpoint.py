@@ -39,7 +39,12 @@ def build_body(mcfg: ModelConfig | dict[str, Any]) -> BodyModel:
         return make_body_model("skeleton", num_shape=mcfg.num_betas)
     if name == "smpl":
         return make_body_model("smpl", model_path=mcfg.smpl_model_path or None, num_betas=mcfg.num_betas)
-    return make_body_model(name)
+    if name not in _BODY_CACHE:             # Anny takes ~30 s to construct: once per process (no parameters)
+        _BODY_CACHE[name] = make_body_model(name)
+    return _BODY_CACHE[name]
+
+
+_BODY_CACHE: dict[str, BodyModel] = {}
 
 
 def build_model(mcfg: ModelConfig | dict[str, Any], body: BodyModel | None = None) -> PoseBERT:

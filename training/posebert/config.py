@@ -50,6 +50,14 @@ class CorruptionConfig:
     dropout_max_len: int = 4         # burst length ~ U{1..max}
     start_pad_prob: float = 0.1      # probability the window starts a stream (first U{1..T-1} slots empty)
     betas_noise_std: float = 0.1     # noise on the input shape (the per-frame betas are noisy too)
+    # noise curriculum (gaussian): per-window std ~ U(noise_std_min_deg, s_max(step)) where s_max grows
+    # linearly from curriculum_start_deg to noise_std_max_deg over curriculum_steps; 0 = off (fixed
+    # noise_std_deg with noise_std_jitter). clean_prob: windows with no rotation noise at all.
+    noise_std_min_deg: float = 0.0
+    noise_std_max_deg: float = 0.0
+    curriculum_start_deg: float = 2.0
+    curriculum_steps: int = 0
+    clean_prob: float = 0.0
 
 
 @dataclass
@@ -68,6 +76,9 @@ class DataConfig:
     max_pitch_deg: float = 15.0
     mirror_prob: float = 0.5         # left-right mirrored windows
     pose_offset_deg: float = 0.0     # per-window constant per-joint rotation offsets (pose-space augmentation)
+    splits_file: str = ""            # splits.json of import-mocap: replaces the three subject lists when set
+    global_rot_prob: float = 0.0     # windows whose whole body gets a uniformly random rotation (inverted, lying)
+    crouch_prob: float = 0.0         # windows with extra hip + knee flexion (crouching, kneeling)
 
 
 @dataclass

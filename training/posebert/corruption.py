@@ -54,7 +54,8 @@ def exact_counts(batch: int, frames: int, ratio: float, generator: torch.Generat
 
 def corrupt(gt_rotmats: torch.Tensor, betas: torch.Tensor, cfg: CorruptionConfig,
             noise: NoiseModel | None, generator: torch.Generator | None = None,
-            replacement_pool=None, view: torch.Tensor | None = None) -> Corrupted:
+            replacement_pool=None, view: torch.Tensor | None = None,
+            noise_scale: torch.Tensor | None = None) -> Corrupted:
     """Corrupt a batch of ground-truth windows.
 
     Args:
@@ -66,6 +67,8 @@ def corrupt(gt_rotmats: torch.Tensor, betas: torch.Tensor, cfg: CorruptionConfig
             :meth:`training.posebert.data.MotionBank.random_frames`), or None to draw replacements from
             other windows of the batch.
         view: (B, 3, 3) camera-from-world rotations of the windows (applied to replacement poses).
+        noise_scale: optional (B,) per-window multiplier of the noise std (the trainer's noise
+            curriculum; 0 = a clean window). Replaces the ``noise_std_jitter`` factor when given.
     """
     b, t = gt_rotmats.shape[:2]
     dev = gt_rotmats.device
@@ -93,8 +96,11 @@ def corrupt(gt_rotmats: torch.Tensor, betas: torch.Tensor, cfg: CorruptionConfig
         rot[replaced] = src
 
     if noise is not None:
-        j = getattr(cfg, "noise_std_jitter", 0.0)
-        scale = 1 + (torch.rand(b, generator=generator) * 2 - 1) * j
+        if noise_scale is not None:
+            scale = noise_scale.to(torch.float32)
+        else:
+            j = getattr(cfg, "noise_std_jitter", 0.0)
+            scale = 1 + (torch.rand(b, generator=generator) * 2 - 1) * j
         rot = apply_rotation_noise(rot, noise.sample(b, t, generator, scale).to(rot))
 
     dropped = torch.zeros(b, t, dtype=torch.bool, device=dev)

@@ -23,7 +23,8 @@ from training.data.motion import MotionSequence
 from training.geometry.rotations import rotation_about_axis
 
 __all__ = ["MotionBank", "synthetic_motion", "synthetic_sequences", "load_sequences", "split_by_subject",
-           "random_view_rotation", "apply_view", "same_subject", "mirror", "random_pose_offset", "MIRROR_INDEX"]
+           "random_view_rotation", "apply_view", "same_subject", "mirror", "random_pose_offset", "MIRROR_INDEX",
+           "random_global_rotation", "crouch_offset", "read_splits"]
 
 NJ = skeleton.NUM_JOINTS
 # Camera frame (x right, y down, z forward) from the y-up body/world frame: 180 deg about x, the
@@ -147,6 +148,51 @@ def random_pose_offset(batch: int, std_deg: float, generator: torch.Generator | 
     e = torch.randn(batch, 1, NJ, 3, generator=generator) * math.radians(std_deg)
     e[:, :, 0] = 0.0
     return roma.rotvec_to_rotmat(e)
+
+
+def random_global_rotation(batch: int, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 3, 3) whole-body rotations: uniformly random (Shoemake quaternions: inverted, lying, any tilt)
+    with probability ``prob``, identity otherwise. Left-multiplied onto the world-frame root rotation."""
+    u = torch.rand(batch, 3, generator=generator)
+    q = torch.stack([torch.sqrt(1 - u[:, 0]) * torch.sin(2 * math.pi * u[:, 1]),
+                     torch.sqrt(1 - u[:, 0]) * torch.cos(2 * math.pi * u[:, 1]),
+                     torch.sqrt(u[:, 0]) * torch.sin(2 * math.pi * u[:, 2]),
+                     torch.sqrt(u[:, 0]) * torch.cos(2 * math.pi * u[:, 2])], -1)        # (x, y, z, w)
+    r = roma.unitquat_to_rotmat(q)
+    keep = torch.rand(batch, generator=generator) >= prob
+    r[keep] = torch.eye(3)
+    return r
+
+
+def crouch_offset(batch: int, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 1, 24, 3, 3) per-window flexion offsets: with probability ``prob`` both hips flex by
+    U(30, 100) deg (thigh forward: -x rotation), both knees by U(30, 120) deg (+x) and the ankles by
+    U(0, 30) deg, each side within ±15 deg of the other; identity otherwise. Composed onto local
+    rotations (``gt @ offset``) they add crouching / kneeling / squatting postures."""
+    idx = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
+    ang = torch.zeros(batch, NJ)
+    on = (torch.rand(batch, generator=generator) < prob).float()
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(batch, generator=generator)
+    for joint, lo, hi, sign in (("hip", 30, 100, -1), ("knee", 30, 120, 1), ("ankle", 0, 30, -1)):
+        base = u(lo, hi)
+        for side in ("left", "right"):
+            ang[:, idx[f"{side}_{joint}"]] = sign * on * (base + u(-15, 15))
+    rv = torch.zeros(batch, 1, NJ, 3)
+    rv[:, 0, :, 0] = torch.deg2rad(ang)
+    return roma.rotvec_to_rotmat(rv)
+
+
+def read_splits(path: str | Path) -> dict[str, list[str]]:
+    """train / val / test subject lists from an import-mocap ``splits.json``."""
+    import json
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"splits file {p} not found (written by: python -m training.mocap_cli import-mocap "
+                                f"... --out {p.parent})")
+    d = json.loads(p.read_text())
+    return {k: [str(x) for x in d.get(k, [])] for k in ("train", "val", "test")}
 
 
 # ----------------------------------------------------------------------------- bank

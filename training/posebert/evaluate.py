@@ -1,22 +1,33 @@
 """Evaluate PoseBERT on held-out motion: per-frame input vs PoseBERT causal vs lagged, streamed as the runtime runs.
 
-Synthetic per-frame errors (held-out subjects, Gaussian or fitted rotation noise, optional missing
-detections)::
+From a checkout, after importing the motion (``python -m training.mocap_cli import-mocap ... --out runs/mocap``),
+with nothing else: the committed ONNX models on the held-out test subjects of ``runs/mocap/splits.json``,
+one table per rig (joint map), at the 5 deg default input noise::
 
-    python -m training.posebert.evaluate --ckpt runs/posebert_causal/ckpt_best.pt runs/posebert_lag4/ckpt_best.pt \\
-        --split test --noise-std 5 --missing 0 0.25 --out docs/posebert_results.md
+    python -m training.posebert.evaluate
+
+Options (all optional): ``--onnx FILE...`` (default ``models/posebert.onnx models/posebert_lag4.onnx``),
+``--ckpt FILE...`` (training checkpoints, also or instead), ``--motion-dirs DIR...`` (default
+``runs/mocap``), ``--split test|val|train`` (subjects from ``--splits`` = ``<motion dir>/splits.json``,
+else the config's lists), ``--subjects ID...`` (override), ``--config YAML`` (a run config: data
+section, fps, seed), ``--noise gaussian|fitted|none``, ``--noise-std DEG...`` (levels),
+``--noise-model JSON`` (fitted), ``--missing FRACTION...``, ``--per-rig / --no-per-rig``,
+``--per-frame-preds NPZ``, ``--out MD``, ``--json FILE``. Example (README tables)::
+
+    python -m training.posebert.evaluate --noise-std 2.5 5 10 --missing 0 0.25 --out docs/posebert_results.md
 
 Real per-frame model outputs (once the per-frame model is trained; no synthetic noise)::
 
-    python -m training.posebert.evaluate --ckpt ... --per-frame-preds preds.npz
+    python -m training.posebert.evaluate --per-frame-preds preds.npz
 
 ``preds.npz``: ``pred_pose6d`` (N,24,6), ``gt_pose6d`` (N,24,6) or ``gt_rotmats`` (N,24,3,3) in the
 same (camera) frame, optional ``pred_betas`` / ``gt_betas`` (N,NB), ``valid`` (N,) bool (False = no
 detection) and ``sequence`` (N,) ids with each sequence's frames consecutive, in time order.
 
-``--onnx FILE...`` evaluates exported files instead of / as well as checkpoints (mode from metadata).
-Every method is scored on the same frames (each sequence minus its last ``max lag`` frames, which a
-lagged model has not output yet when the stream ends).
+Joints are computed with the models' body (metadata ``architecture.body_model``: anny, skeleton, ...)
+and the ground-truth shape. Every method is scored on the same frames (each sequence minus its last
+``max lag`` frames, which a lagged model has not output yet when the stream ends). A missing file or
+folder ends with exit code 2 and one line naming it.
 """
 from __future__ import annotations
 
@@ -113,11 +124,29 @@ def clips_from_predictions(path: str | Path, num_betas: int = 10) -> list[Clip]:
     return clips
 
 
+def body_joints_fn(body):
+    """``fk(rotmats (N, 24, 3, 3), betas (N, NB)) -> joints (N, 24, 3)`` (pelvis at 0) with ``body``;
+    rest joints computed once when the shape is constant over the clip (Anny's shape model is costly)."""
+    from training.body.base import forward_kinematics
+
+    def fk(rot: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if betas.shape[0] and torch.equal(betas, betas[:1].expand_as(betas)):
+                try:
+                    return forward_kinematics(rot, body.rest_joints(betas[:1]).to(rot.dtype))
+                except NotImplementedError:
+                    pass
+            j = body.joints(rot, betas)
+            return j - j[..., :1, :]
+    return fk
+
+
 def evaluate_clips(clips: list[Clip], methods: list[Method],
-                   fk: SkeletonFK | None = None) -> dict[str, dict[str, float]]:
+                   fk=None) -> dict[str, dict[str, float]]:
     """MPJPE / PA-MPJPE / accel error (mm) of every method over all clips (frame-weighted means).
 
-    Joints are computed with the ground-truth shape for every method, so the numbers measure pose.
+    Joints are computed with the ground-truth shape for every method, so the numbers measure pose;
+    ``fk(rotmats, betas)`` (default :class:`SkeletonFK`; :func:`body_joints_fn` for a body model).
     """
     fk = fk or SkeletonFK()
     kmax = max(m.lag for m in methods)
@@ -185,9 +214,14 @@ def methods_from_checkpoints(paths: list[str]) -> tuple[list[Method], list[dict[
 
 
 def methods_from_onnx(paths: list[str]) -> list[Method]:
-    from pose_estimation_ros.perception.metadata import load_metadata
+    from pose_estimation_ros.model_meta import load_metadata
     out = []
     for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"no such ONNX model: {p} (export one: python -m training.export --out models "
+                                    f"--temporal-ckpt runs/posebert_causal/ckpt_best.pt)")
+        if not Path(p).with_suffix(".json").is_file():
+            raise FileNotFoundError(f"{p}: its metadata {Path(p).with_suffix('.json')} is missing")
         meta = load_metadata(p)
         lag = int(meta.architecture.get("lag", 0))
         out.append(Method(method_name(meta.architecture.get("mode", "causal"), lag) + f" [onnx {Path(p).name}]",
@@ -195,14 +229,49 @@ def methods_from_onnx(paths: list[str]) -> list[Method]:
     return out
 
 
+def _onnx_body(paths: list[str]) -> tuple[str, int]:
+    from pose_estimation_ros.model_meta import load_metadata
+    bodies = {(str(load_metadata(p).architecture.get("body_model", "skeleton")), int(load_metadata(p).num_betas))
+              for p in paths}
+    if len(bodies) > 1:
+        raise ValueError(f"the ONNX models were built on different bodies: {sorted(bodies)}")
+    return bodies.pop()
+
+
+def rig_of_sequences(motion_dirs: list[str]) -> dict[tuple[str, str], str]:
+    """(subject, sequence) -> rig label (joint map; "asf/amc" for AMC sources) from each folder's
+    ``import_summary.json`` (empty when absent)."""
+    out: dict[tuple[str, str], str] = {}
+    for d in motion_dirs:
+        f = Path(d) / "import_summary.json"
+        if not f.is_file():
+            continue
+        for r in json.loads(f.read_text()).get("files", []):
+            rig = "asf/amc" if r.get("format") == "amc" else str(r.get("joint_map") or r.get("format"))
+            out[(str(r.get("subject")), str(r.get("sequence")))] = rig
+    return out
+
+
+class _UsageError(Exception):
+    pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.posebert.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", nargs="*", default=[], help="PoseBERT training checkpoints")
-    p.add_argument("--onnx", nargs="*", default=[], help="exported temporal ONNX files (metadata beside them)")
-    p.add_argument("--config", default=None, help="run config for the data section (default: first checkpoint's)")
+    p = argparse.ArgumentParser(prog="python -m training.posebert.evaluate", description=__doc__.splitlines()[0],
+                                epilog="Details: docs/posebert.md (evaluation).")
+    p.add_argument("--ckpt", nargs="*", default=[], help="PoseBERT training checkpoints (runs/<name>/ckpt_best.pt)")
+    p.add_argument("--onnx", nargs="*", default=None,
+                   help="exported temporal ONNX files, metadata beside them (default: models/posebert.onnx "
+                        "models/posebert_lag4.onnx when no --ckpt is given)")
+    p.add_argument("--config", default=None, help="run config for the data section (default: first checkpoint's, "
+                                                  "else training/configs/posebert_causal.yaml)")
     p.add_argument("--split", default="test", choices=["test", "val", "train"])
-    p.add_argument("--motion-dirs", nargs="*", default=None)
+    p.add_argument("--splits", default=None, help="splits.json (default: <first motion dir>/splits.json when present)")
+    p.add_argument("--motion-dirs", nargs="*", default=None, help="canonical motion folders (default: the config's, "
+                                                                  "runs/mocap)")
     p.add_argument("--subjects", nargs="*", default=None, help="override the split's subjects")
+    p.add_argument("--per-rig", action=argparse.BooleanOptionalAction, default=True,
+                   help="one table per rig (joint map of import_summary.json) as well as all together")
     p.add_argument("--noise", default="gaussian", choices=["gaussian", "fitted", "none"])
     p.add_argument("--noise-std", type=float, nargs="+", default=None, help="gaussian std (deg), one or more levels")
     p.add_argument("--noise-model", default="", help="fitted noise JSON (with --noise fitted)")
@@ -213,52 +282,105 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="markdown file for the tables")
     p.add_argument("--json", default=None, help="json file for the raw numbers")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    if not a.ckpt and not a.onnx:
-        p.error("give --ckpt and/or --onnx")
+    try:
+        return _run(a)
+    except (FileNotFoundError, ValueError, _UsageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
+
+def _run(a: argparse.Namespace) -> int:
+    from training.posebert.config import load_config
+    from training.posebert.data import load_sequences, read_splits, same_subject, split_by_subject, synthetic_sequences
+    torch.set_num_threads(a.threads)
+    onnx = a.onnx if a.onnx is not None else ([] if a.ckpt else ["models/posebert.onnx", "models/posebert_lag4.onnx"])
+    for c in a.ckpt:
+        if not Path(c).is_file():
+            raise FileNotFoundError(f"no such checkpoint: {c} (train one: python -m training.posebert.train --config "
+                                    f"training/configs/posebert_causal.yaml)")
+    if a.config and not Path(a.config).is_file():
+        raise FileNotFoundError(f"no such config: {a.config}")
+    if a.per_frame_preds and not Path(a.per_frame_preds).is_file():
+        raise FileNotFoundError(f"no such predictions file: {a.per_frame_preds}")
+    if not a.ckpt and not onnx:
+        raise _UsageError("nothing to evaluate: give --onnx and/or --ckpt")
     methods, ckpts = methods_from_checkpoints(a.ckpt)
-    methods += methods_from_onnx(a.onnx)
+    methods += methods_from_onnx(onnx)
     window = methods[0].window
     methods.insert(0, Method("per-frame input", None, 0, window))
 
-    from training.posebert.config import load_config
-    cfg = (load_config(a.config) if a.config else config_from_dict(ckpts[0]["config"]) if ckpts else None)
+    default_cfg = Path("training/configs/posebert_causal.yaml")
+    cfg = (load_config(a.config) if a.config else config_from_dict(ckpts[0]["config"]) if ckpts
+           else load_config(default_cfg) if default_cfg.is_file() else None)
     ecfg = cfg.eval if cfg else EvalConfig()
     seed = ecfg.seed if a.seed is None else a.seed
+    if ckpts:
+        body_name, nb = ckpts[0]["model_config"].get("body_model", "skeleton"), int(ckpts[0]["model_config"]["num_betas"])
+    else:
+        body_name, nb = _onnx_body(onnx)
+    from training.posebert.checkpoint import build_body
+    from training.posebert.config import ModelConfig
+    fk = body_joints_fn(build_body(ModelConfig(body_model=body_name, num_betas=nb)))
     sections, raw = [], {}
     if a.per_frame_preds:
-        clips = clips_from_predictions(a.per_frame_preds)
-        res = evaluate_clips(clips, methods)
+        clips = clips_from_predictions(a.per_frame_preds, nb)
+        res = evaluate_clips(clips, methods, fk)
         title = f"Real per-frame predictions ({Path(a.per_frame_preds).name}, {res['_gt']['frames']} frames)"
         sections.append((title, res))
         raw[title] = res
     else:
-        from training.posebert.data import load_sequences, split_by_subject, synthetic_sequences
-        if cfg is None:
-            p.error("--onnx alone needs --config for the data section")
-        d = cfg.data
-        if d.synthetic and not a.motion_dirs:
+        d = cfg.data if cfg else None
+        fps = d.fps if d else FPS_NOMINAL
+        if d is not None and d.synthetic and not a.motion_dirs:
             seqs = synthetic_sequences(8, d.synthetic_frames, d.fps, seed=999)
+            rigs = {}
         else:
-            seqs = load_sequences(a.motion_dirs or d.motion_dirs, d.fps)
-            by_split = {"test": d.test_subjects, "val": d.val_subjects, "train": d.train_subjects}
-            subjects = a.subjects or by_split[a.split]
+            dirs = a.motion_dirs or (d.motion_dirs if d else ["runs/mocap"])
+            for m in dirs:
+                if not Path(m).is_dir():
+                    raise FileNotFoundError(
+                        f"motion folder {m} not found: import the mocap first (python -m training.mocap_cli "
+                        f"import-mocap ../shared/data/cmu ../shared/data/cmu-cc ../shared/data/cmu-more --out {m} "
+                        f"--body anny; docs/motion_capture.md) or pass --motion-dirs")
+            seqs = load_sequences(dirs, fps)
+            if not seqs:
+                raise FileNotFoundError(f"no canonical motion files under {', '.join(dirs)}")
+            splits_path = Path(a.splits) if a.splits else Path(dirs[0]) / "splits.json"
+            if a.splits and not splits_path.is_file():
+                raise FileNotFoundError(f"no such splits file: {a.splits}")
+            if a.subjects:
+                subjects = a.subjects
+            elif splits_path.is_file():
+                subjects = read_splits(splits_path)[a.split]
+            elif d is not None:
+                subjects = {"test": d.test_subjects, "val": d.val_subjects, "train": d.train_subjects}[a.split]
+            else:
+                raise _UsageError("no splits.json and no config: pass --subjects")
             seqs = split_by_subject(seqs, subjects)
+            rigs = rig_of_sequences(dirs) if a.per_rig else {}
         if not seqs:
-            p.error("no sequences for this split")
+            raise _UsageError(f"no sequences for the {a.split} split")
+        groups: dict[str, list] = {"all rigs": seqs}
+        for s_ in seqs:
+            r = rigs.get((s_.subject, s_.sequence))
+            if r:
+                groups.setdefault(r, []).append(s_)
+        if len(groups) == 2:                    # one rig only: the per-rig table is the same
+            groups = {k: v for k, v in groups.items() if k != "all rigs"}
         stds = a.noise_std or [ecfg.noise_std_deg]
         for std in (stds if a.noise == "gaussian" else [0.0]):
             noise = make_noise_model(a.noise, std, a.noise_model)
             for miss in a.missing:
-                clips = synthetic_clips(seqs, noise, miss, seed)
-                res = evaluate_clips(clips, methods)
-                what = noise.describe() if noise else "no noise"
-                title = (f"{a.split} split ({len(clips)} clips, {res['_gt']['frames']} frames, subjects "
-                         f"{','.join(sorted({s.subject for s in seqs}))}): per-frame input = ground truth + {what}"
-                         + (f", {100 * miss:g}% detections missing" if miss else ""))
-                sections.append((title, res))
-                raw[title] = res
+                for gname, gseqs in groups.items():
+                    clips = synthetic_clips(gseqs, noise, miss, seed, nb)
+                    res = evaluate_clips(clips, methods, fk)
+                    what = noise.describe() if noise else "no noise"
+                    title = (f"{gname}: {a.split} split ({len(clips)} clips, {res['_gt']['frames']} frames, subjects "
+                             f"{','.join(sorted({s.subject for s in gseqs}, key=lambda x: (len(x), x)))}): per-frame "
+                             f"input = ground truth + {what}" + (f", {100 * miss:g}% detections missing" if miss else ""))
+                    sections.append((title, res))
+                    raw[title] = {**res, "_meta": {"rig": gname, "noise_std_deg": std if noise else 0.0,
+                                                   "missing": miss}}
     text = []
     for title, res in sections:
         text.append(f"**{title}** (ground-truth accel {res['_gt']['accel']:.1f} mm/f²)\n\n{results_table(res)}\n")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.body.base import BodyModel, SkeletonBody
+from training.body.base import BodyModel, SkeletonBody, forward_kinematics
 from training.geometry.rotations import rot6d_to_rotmat
 
 __all__ = ["rotation_loss", "keypoint_loss", "accel_loss", "PoseBERTLoss"]
@@ -68,6 +68,13 @@ class PoseBERTLoss(nn.Module):
 
     def joints(self, rotmats: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         lead = rotmats.shape[:-3]
+        if rotmats.dim() == 5 and betas.dim() == 3 and torch.equal(betas, betas[:, :1].expand_as(betas)):
+            # one shape per window: rest joints once per window (Anny's shape model is the costly part)
+            try:
+                rest = self.body.rest_joints(betas[:, 0]).to(rotmats.dtype)             # (B, 24, 3)
+                return forward_kinematics(rotmats, rest[:, None])                          # pelvis at 0
+            except NotImplementedError:
+                pass
         j = self.body.joints(rotmats.reshape(-1, *rotmats.shape[-3:]), betas.reshape(-1, betas.shape[-1]))
         j = j - j[..., :1, :]                                   # root-relative whatever the backend
         return j.reshape(*lead, *j.shape[-2:])

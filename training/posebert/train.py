@@ -26,14 +26,15 @@ import torch
 from training.posebert.checkpoint import build_model
 from training.posebert.config import PoseBERTConfig, apply_overrides, load_config, save_config
 from training.posebert.corruption import corrupt
-from training.posebert.data import (CAM_FROM_WORLD, MotionBank, apply_view, load_sequences, mirror,
-                                    random_pose_offset, random_view_rotation, split_by_subject, synthetic_sequences)
-from training.posebert.evaluate import Method, evaluate_clips, synthetic_clips
+from training.posebert.data import (CAM_FROM_WORLD, MotionBank, apply_view, crouch_offset, load_sequences, mirror,
+                                    random_global_rotation, random_pose_offset, random_view_rotation, read_splits,
+                                    split_by_subject, synthetic_sequences)
+from training.posebert.evaluate import Method, body_joints_fn, evaluate_clips, synthetic_clips
 from training.posebert.losses import PoseBERTLoss
 from training.posebert.noise_model import GaussianNoise, make_noise_model
 from training.posebert.stream import torch_runner
 
-__all__ = ["train", "load_data", "frame_weights", "main"]
+__all__ = ["train", "load_data", "frame_weights", "noise_scales", "subject_lists", "main"]
 
 
 def _log(msg: str) -> None:
@@ -55,6 +56,34 @@ def frame_weights(valid: torch.Tensor, attention: str, lag: int, readout_weight:
     return w
 
 
+def noise_scales(cfg: PoseBERTConfig, step: int, batch: int, generator: torch.Generator | None = None
+                 ) -> torch.Tensor | None:
+    """(B,) per-window multipliers of ``corruption.noise_std_deg`` for the noise curriculum (None: off).
+
+    Per-window std ~ U(noise_std_min_deg, s_max) with ``s_max`` growing linearly from
+    ``curriculum_start_deg`` to ``noise_std_max_deg`` over ``curriculum_steps``; a ``clean_prob``
+    fraction of windows gets no noise (the model must learn to leave a good input alone)."""
+    c = cfg.corruption
+    if c.curriculum_steps <= 0 or c.noise_std_max_deg <= 0 or c.noise != "gaussian" or c.noise_std_deg <= 0:
+        return None
+    prog = min(step / c.curriculum_steps, 1.0)
+    hi = c.curriculum_start_deg + (c.noise_std_max_deg - c.curriculum_start_deg) * prog
+    lo = min(c.noise_std_min_deg, hi)
+    std = lo + (hi - lo) * torch.rand(batch, generator=generator)
+    if c.clean_prob > 0:
+        std = torch.where(torch.rand(batch, generator=generator) < c.clean_prob, torch.zeros_like(std), std)
+    return std / c.noise_std_deg
+
+
+def subject_lists(cfg: PoseBERTConfig) -> tuple[list[str], list[str], list[str]]:
+    """(train, val, test) subjects: from ``data.splits_file`` when set, else the config's lists."""
+    d = cfg.data
+    if d.splits_file:
+        sp = read_splits(d.splits_file)
+        return sp["train"], sp["val"], sp["test"]
+    return list(d.train_subjects), list(d.val_subjects), list(d.test_subjects)
+
+
 def load_data(cfg: PoseBERTConfig) -> tuple[list, list, list]:
     """(train, val, test) sequences at ``data.fps``, split by subject (or synthetic)."""
     d = cfg.data
@@ -63,10 +92,11 @@ def load_data(cfg: PoseBERTConfig) -> tuple[list, list, list]:
         return ([s for s in seqs if s.subject != "syn3"], [s for s in seqs if s.subject == "syn3"],
                 synthetic_sequences(4, d.synthetic_frames, d.fps, seed=cfg.train.seed + 1, subjects=1))
     seqs = load_sequences(d.motion_dirs, d.fps)
-    splits = tuple(split_by_subject(seqs, s) for s in (d.train_subjects, d.val_subjects, d.test_subjects))
+    lists = subject_lists(cfg)
+    splits = tuple(split_by_subject(seqs, s) for s in lists)
     if not splits[0]:
         found = sorted({s.subject for s in seqs})
-        raise ValueError(f"no training sequences for subjects {d.train_subjects} in {d.motion_dirs} (found {found})")
+        raise ValueError(f"no training sequences for subjects {lists[0]} in {d.motion_dirs} (found {found})")
     return splits
 
 
@@ -77,10 +107,20 @@ def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_ste
            f"motion capture ({', '.join(origins) or 'unknown source'}; imported to {', '.join(d.motion_dirs)})")
     noise = {"gaussian": f"gaussian {c.noise_std_deg:g} deg", "fitted": f"fitted {Path(c.noise_model).name}",
              "none": "no noise"}[c.noise]
-    return (f"{src}: train subjects {','.join(d.train_subjects) if not d.synthetic else 'syn0-2'} "
-            f"({bank.describe()}) at {d.fps:g} fps; val subjects {','.join(d.val_subjects)}, test subjects "
-            f"{','.join(d.test_subjects)}; inputs corrupted: {noise}, mask {100 * c.mask_ratio:g}%, "
-            f"replace {100 * c.replace_ratio:g}%, dropout bursts p={c.dropout_prob:g}; run '{cfg.name}' "
+    if c.noise == "gaussian" and c.curriculum_steps > 0 and c.noise_std_max_deg > 0:
+        noise = (f"gaussian curriculum U({c.noise_std_min_deg:g}, {c.curriculum_start_deg:g}->{c.noise_std_max_deg:g}) deg "
+                 f"over {c.curriculum_steps} steps, {100 * c.clean_prob:g}% clean windows")
+    tr, va, te = subject_lists(cfg)
+    aug = []
+    if d.global_rot_prob > 0:
+        aug.append(f"{100 * d.global_rot_prob:g}% windows whole-body random rotation")
+    if d.crouch_prob > 0:
+        aug.append(f"{100 * d.crouch_prob:g}% crouch flexion")
+    return (f"{src}: train subjects {','.join(tr) if not d.synthetic else 'syn0-2'} "
+            f"({bank.describe()}) at {d.fps:g} fps; val subjects {','.join(va)}, test subjects "
+            f"{','.join(te)}; inputs corrupted: {noise}, mask {100 * c.mask_ratio:g}%, "
+            f"replace {100 * c.replace_ratio:g}%, dropout bursts p={c.dropout_prob:g}"
+            + (f"; augmentation: {', '.join(aug)}" if aug else "") + f"; body {cfg.model.body_model}; run '{cfg.name}' "
             f"{step} steps" + (f", best val at step {best_step}" if best_step is not None else ""))
 
 
@@ -131,6 +171,7 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
 
     model = build_model(mc)
     loss_fn = PoseBERTLoss(tc.w_rot, tc.w_kp, body=model.body, w_accel=tc.w_accel)  # the model's body
+    fk = body_joints_fn(model.body)                                                 # metrics on the same body
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     step, best, best_step, history = 0, float("inf"), None, []
@@ -158,11 +199,11 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
 
     def validate() -> dict[str, float]:
         model.eval()
-        res = evaluate_clips(val_clips, [Method("model", torch_runner(model), mc.lag, mc.window)])["model"]
+        res = evaluate_clips(val_clips, [Method("model", torch_runner(model), mc.lag, mc.window)], fk)["model"]
         model.train()
         return res
 
-    base_val = (evaluate_clips(val_clips, [Method("input", None, mc.lag, mc.window)])["input"] if val_clips else {})
+    base_val = (evaluate_clips(val_clips, [Method("input", None, mc.lag, mc.window)], fk)["input"] if val_clips else {})
     if base_val:
         _log("val per-frame input: " + ", ".join(f"{k} {v:.1f}" for k, v in base_val.items() if k != "lag"))
     model.train()
@@ -177,6 +218,10 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
             gt = torch.where(flip[:, None, None, None, None], mirror(gt), gt)
         if dc.pose_offset_deg > 0:
             gt = gt @ random_pose_offset(gt.shape[0], dc.pose_offset_deg, gen)
+        if dc.crouch_prob > 0:
+            gt = gt @ crouch_offset(gt.shape[0], dc.crouch_prob, gen)
+        if dc.global_rot_prob > 0:
+            gt = apply_view(gt, random_global_rotation(gt.shape[0], dc.global_rot_prob, gen))
         return gt, betas
 
     val_res: dict[str, float] = {}
@@ -186,7 +231,8 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         view = (random_view_rotation(tc.batch_size, gen, cfg.data.max_pitch_deg) if cfg.data.random_view
                 else CAM_FROM_WORLD.expand(tc.batch_size, 3, 3))
         gt = apply_view(gt, view)
-        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view)
+        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view,
+                    noise_scale=noise_scales(cfg, step, tc.batch_size, gen))
         pred = model.regress(c.pose6d, c.valid)
         w = frame_weights(c.valid, mc.attention, mc.lag, tc.readout_weight)
         loss, parts = loss_fn(pred, gt, betas, w)

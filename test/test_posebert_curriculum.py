@@ -1,0 +1,151 @@
+"""PoseBERT retraining recipe: noise curriculum (clean to heavy), whole-body rotation and crouch
+augmentation, splits from import-mocap, and the evaluation CLI from a checkout (ONNX-only default,
+per-rig tables, errors naming the missing thing)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.perception import metadata as model_meta
+from training import export
+from training.body.skeleton_fk import SkeletonFK
+from training.geometry.rotations import rotmat_to_rot6d
+from training.models.posebert import PoseBERT
+from training.posebert import evaluate
+from training.posebert.config import CorruptionConfig, config_from_dict
+from training.posebert.corruption import corrupt
+from training.posebert.data import (MotionBank, crouch_offset, random_global_rotation, read_splits,
+                                    synthetic_sequences)
+from training.posebert.noise_model import GaussianNoise
+from training.posebert.train import load_data, noise_scales, train
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+I = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
+
+
+def _cfg(**corr):
+    return config_from_dict({"corruption": {"noise_std_deg": 5.0, "noise_std_min_deg": 0.0, "noise_std_max_deg": 12.0,
+                                            "curriculum_start_deg": 2.0, "curriculum_steps": 100, "clean_prob": 0.1,
+                                            **corr}})
+
+
+def test_noise_curriculum_goes_from_clean_to_heavy():
+    g = torch.Generator().manual_seed(0)
+    cfg = _cfg()
+    first = noise_scales(cfg, 0, 20000, g) * 5.0            # std in degrees per window
+    last = noise_scales(cfg, 100, 20000, g) * 5.0
+    later = noise_scales(cfg, 5000, 20000, g) * 5.0
+    assert 0.0 <= float(first.min()) and float(first.max()) <= 2.0 + 1e-6
+    assert 11.5 < float(last.max()) <= 12.0 + 1e-6 and 11.5 < float(later.max()) <= 12.0 + 1e-6
+    clean = float((last == 0).float().mean())
+    assert abs(clean - 0.1) < 0.02                           # 10 % clean windows (U(0, 12) itself is never exactly 0)
+    assert abs(float(last[last > 0].mean()) - 6.0) < 0.2    # U(0, 12) mean
+    assert noise_scales(_cfg(curriculum_steps=0), 10, 4, g) is None
+    assert noise_scales(_cfg(noise="none"), 10, 4, g) is None
+
+
+def test_clean_windows_are_exactly_clean():
+    seqs = synthetic_sequences(3, 40, seed=0, subjects=1)
+    bank = MotionBank(seqs, 16)
+    g = torch.Generator().manual_seed(1)
+    gt, betas = bank.sample(8, g)
+    c = CorruptionConfig(mask_ratio=0.0, replace_ratio=0.0, dropout_prob=0.0, start_pad_prob=0.0, betas_noise_std=0.0)
+    scale = torch.tensor([0.0] * 4 + [2.0] * 4)
+    out = corrupt(gt, betas, c, GaussianNoise(5.0), g, noise_scale=scale)
+    torch.testing.assert_close(out.pose6d[:4], rotmat_to_rot6d(gt[:4]))
+    assert (out.pose6d[4:] - rotmat_to_rot6d(gt[4:])).abs().mean() > 0.05
+
+
+def test_whole_body_rotations_cover_inverted_and_lying_bodies():
+    g = torch.Generator().manual_seed(2)
+    r = random_global_rotation(4000, 1.0, g)
+    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3).expand(4000, 3, 3), atol=1e-5, rtol=0)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(4000), atol=1e-5)
+    up = r[:, :, 1]                                          # where the body's up axis goes
+    assert up.mean(0).abs().max() < 0.05                     # uniform on the sphere
+    assert 0.45 < float((up[:, 1] < 0).float().mean()) < 0.55          # half upside down
+    assert 0.3 < float((up[:, 1].abs() < 0.5).float().mean()) < 0.7    # lying-ish (within 30 deg of horizontal): 1/2
+    some = random_global_rotation(4000, 0.25, g)
+    moved = (some - torch.eye(3)).abs().amax((-1, -2)) > 1e-6
+    assert 0.22 < float(moved.float().mean()) < 0.28
+    assert torch.equal(random_global_rotation(5, 0.0, g), torch.eye(3).expand(5, 3, 3))
+
+
+def test_crouch_offsets_bend_hips_knees_forward():
+    g = torch.Generator().manual_seed(3)
+    off = crouch_offset(64, 1.0, g)                          # (64, 1, 24, 3, 3)
+    rot = torch.eye(3).expand(64, 24, 3, 3) @ off[:, 0]
+    j = SkeletonFK()(rot, torch.zeros(64, 10))
+    knee, ankle, hip = j[:, I["left_knee"]], j[:, I["left_ankle"]], j[:, I["left_hip"]]
+    assert torch.all(knee[:, 2] - hip[:, 2] > 0.15)         # thighs forward (z) by >= 15 deg x 40 cm
+    assert torch.all(ankle[:, 1] - hip[:, 1] > -0.75)       # legs folded: ankles come up
+    assert torch.all((knee[:, 2] - ankle[:, 2]) > 0)          # shins go back from the knee
+    none = crouch_offset(8, 0.0, g)
+    assert torch.allclose(none, torch.eye(3).expand_as(none))
+
+
+def test_training_with_the_recipe_and_splits_file(tmp_path):
+    seqs = synthetic_sequences(6, 40, seed=0, subjects=3)
+    motion = tmp_path / "motion"
+    for s in seqs:
+        s.save(motion / s.subject / f"{s.sequence}.npz")
+    (motion / "splits.json").write_text(json.dumps({"train": ["syn0", "syn1"], "val": ["syn2"], "test": []}))
+    assert read_splits(motion / "splits.json")["val"] == ["syn2"]
+    cfg = config_from_dict({
+        "name": "r", "model": {"window": 8, "num_layers": 1, "dim": 32, "heads": 4, "ffn_dim": 64},
+        "corruption": {"noise_std_max_deg": 12.0, "curriculum_steps": 4, "clean_prob": 0.2},
+        "data": {"motion_dirs": [str(motion)], "splits_file": str(motion / "splits.json"), "train_subjects": ["x"],
+                 "global_rot_prob": 0.5, "crouch_prob": 0.5},
+        "train": {"steps": 6, "batch_size": 8, "val_every": 3, "ckpt_every": 3, "log_every": 2, "warmup_steps": 2}})
+    tr, va, te = load_data(cfg)
+    assert {s.subject for s in tr} == {"syn0", "syn1"} and {s.subject for s in va} == {"syn2"} and not te
+    summ = train(cfg, tmp_path / "run", progress=False)
+    assert summ["steps"] == 6
+    for what in ("curriculum U(0, 2->12) deg", "20% clean", "50% windows whole-body random rotation",
+                 "50% crouch", "train subjects syn0,syn1"):
+        assert what in summ["training_data"], summ["training_data"]
+    with pytest.raises(FileNotFoundError, match="splits file"):
+        load_data(config_from_dict({**cfg.to_dict(), "data": {**cfg.to_dict()["data"], "splits_file": "nope.json"}}))
+
+
+def _export_tiny(path, lag):
+    torch.manual_seed(lag)
+    m = PoseBERT(window=16, num_layers=1, dim=32, heads=4, ffn_dim=64, attention="causal", lag=lag, init="input").eval()
+    export.export_temporal(m, path)
+    model_meta.write_metadata(path, export.temporal_metadata(m, export.DEFAULT_OPSET, 0))
+
+
+def test_evaluate_from_a_checkout_onnx_only_per_rig(tmp_path, monkeypatch, capsys):
+    (tmp_path / "models").mkdir()
+    _export_tiny(tmp_path / "models" / "posebert.onnx", 0)
+    motion = tmp_path / "runs" / "mocap"
+    seqs = synthetic_sequences(4, 40, seed=5, subjects=2)
+    rows = []
+    for k, s in enumerate(seqs):
+        out = s.save(motion / s.subject / f"{s.sequence}.npz")
+        rows.append({"out": str(out), "subject": s.subject, "sequence": s.sequence, "format": "bvh",
+                     "joint_map": "cmu" if k % 2 == 0 else "daz", "frames": s.num_frames})
+    (motion / "import_summary.json").write_text(json.dumps({"files": rows}))
+    (motion / "splits.json").write_text(json.dumps({"train": [], "val": [], "test": ["syn0", "syn1"]}))
+    monkeypatch.chdir(tmp_path)
+    # the default pair: the lag-4 file is missing -> one line naming it, exit 2
+    assert evaluate.main([]) == 2
+    err = capsys.readouterr().err
+    assert "models/posebert_lag4.onnx" in err and "Traceback" not in err
+    _export_tiny(tmp_path / "models" / "posebert_lag4.onnx", 4)
+    assert evaluate.main(["--json", "e.json"]) == 0
+    res = json.loads((tmp_path / "e.json").read_text())
+    assert {v["_meta"]["rig"] for v in res.values()} == {"all rigs", "cmu", "daz"}
+    for v in res.values():
+        assert {"per-frame input", "PoseBERT causal [onnx posebert.onnx]", "PoseBERT lag 4 [onnx posebert_lag4.onnx]"} <= set(v)
+    assert evaluate.main(["--motion-dirs", "runs/nothing"]) == 2
+    assert "motion folder runs/nothing not found" in capsys.readouterr().err
+    assert evaluate.main(["--onnx", "models/none.onnx"]) == 2
+    assert "no such ONNX model: models/none.onnx" in capsys.readouterr().err
+    assert evaluate.main(["--ckpt", "runs/x/ckpt_best.pt"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
