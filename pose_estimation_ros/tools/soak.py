@@ -168,7 +168,7 @@ def run(minutes: float, every: float, seed: int, log_dir: Path) -> Soak:
     next_fault = t0 + 30.0 + rng.uniform(0, every)
     try:
         from tqdm import tqdm
-        bar = tqdm(total=int(60 * minutes), unit="s", desc="soak")
+        bar = tqdm(total=int(60 * minutes), unit="s", desc="soak", mininterval=30.0)
         while (now := time.monotonic()) < end:
             inj.spin_for(0.5)
             bar.update(int(time.monotonic() - t0) - bar.n)
