@@ -64,8 +64,10 @@ class NodeBrain:
         per_frame_model: path of the per-frame ONNX model ('' = the packaged default).
         log_dir: each node's output goes to ``log_dir/<node>.log``.
         warmup_frames: frames of the initial scene fed before t = 0 (camera already on, robot standing).
-        timeout: wall seconds to wait for one frame's answer before resending the image once, then failing.
+        timeout: wall seconds to wait for one frame's answer (the image is resent every RESEND s meanwhile).
     """
+
+    RESEND = 2.0
 
     def __init__(self, robot: RobotModel, overrides: dict | None = None, frame_rate: float = 15.0,
                  per_frame_model: str = "", log_dir: Path | None = None, warmup_frames: int = 8,
@@ -200,12 +202,15 @@ class NodeBrain:
         def answered() -> bool:
             return ns in self.inbox.latency and len(self.inbox.status.get(ns, [])) > before
 
-        if not self._spin_until(answered, self.timeout):
+        # A best-effort image can be lost (e.g. the first one after discovery): resend it every RESEND s. A
+        # resent copy of an image perception already has is a duplicate stamp, which it drops without output.
+        deadline = time.monotonic() + self.timeout
+        while not self._spin_until(answered, min(self.RESEND, max(deadline - time.monotonic(), 0.0))):
+            if time.monotonic() >= deadline or self.stack.failed():
+                raise LoopSyncError(f"no answer for the frame at t={t_ros:.3f} s within {self.timeout:.0f} s "
+                                    f"(exited nodes: {self.stack.failed()}; logs: {self.log_dir})")
             self.resends += 1
             self._publish_frame(frame, ns)
-            if not self._spin_until(answered, self.timeout):
-                raise LoopSyncError(f"no answer for the frame at t={t_ros:.3f} s within {2 * self.timeout:.0f} s "
-                                    f"(exited nodes: {self.stack.failed()})")
         arrival, status = self.inbox.status[ns][-1]
         f = float(status.speed_fraction)
         linear = 0.0

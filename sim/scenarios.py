@@ -54,9 +54,9 @@ Builder = Callable[[np.random.Generator, dict], Scenario]
 
 def walk_toward(rng, motions) -> Scenario:
     p = Actor("walker", _pt(rng, 10.0, 0.0), math.pi,
-              (Walk(_pt(rng, 5.0, 0.0), _jit(rng, 1.2)), Hold(3.0, "stand", (0.0, 0.0)),
-               Walk(_pt(rng, 5.0, 4.5), _jit(rng, 1.2))), dict(motions))
-    return Scenario("walk_toward", "person walks toward the driving base, stands 3 s, leaves sideways",
+              (Walk(_pt(rng, 3.0, 0.0), _jit(rng, 1.2)), Hold(3.0, "stand", (0.0, 0.0)),
+               Walk(_pt(rng, 3.0, 4.5), _jit(rng, 1.2))), dict(motions))
+    return Scenario("walk_toward", "person walks toward the driving base, stops 3 m from its start for 3 s, leaves",
                     "mobile_base", 12.0, 1.0, (p,))
 
 
@@ -67,9 +67,9 @@ def cross(rng, motions) -> Scenario:
 
 def stand_in_way(rng, motions) -> Scenario:
     p = Actor("stander", _pt(rng, 4.0, 0.2), math.pi,
-              (Hold(7.0, "stand", (0.0, 0.0)), Walk(_pt(rng, 4.0, 4.5), _jit(rng, 1.1))), dict(motions))
-    return Scenario("stand_in_way", "person stands in the path 4 m ahead for 7 s, then steps aside",
-                    "mobile_base", 13.0, 1.0, (p,))
+              (Hold(9.0, "stand", (0.0, 0.0)), Walk(_pt(rng, 4.0, 4.5), _jit(rng, 1.1))), dict(motions))
+    return Scenario("stand_in_way", "person stands in the path 4 m ahead for 9 s, then steps aside",
+                    "mobile_base", 14.0, 1.0, (p,))
 
 
 def sit_down(rng, motions) -> Scenario:

@@ -44,7 +44,7 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
                       actuation_delay=cfg.ssm.reaction_time, render=brain == "nodes")
     note = ""
     if brain == "oracle":
-        trace = loop.run(OracleBrain(cfg))
+        trace = loop.run(OracleBrain(cfg, frame_rate=frame_rate))
     else:
         from .ros_driver import NodeBrain
         nb = NodeBrain(robot, overrides, frame_rate, per_frame_model,
@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--settings", default="default")
             p.add_argument("--compare-settings", default="tight,wide",
                            help="extra settings run on --compare-scenarios")
-            p.add_argument("--compare-scenarios", default="walk_toward,cross,stand_in_way,empty")
-            p.add_argument("--brain", default="nodes", choices=BRAINS + ("both",))
+            p.add_argument("--compare-scenarios", default="walk_toward,person_far")
+            p.add_argument("--brain", default="both", choices=BRAINS + ("both",),
+                           help="nodes: real perception + controller; oracle: safety core on ground truth; both")
             p.add_argument("--plot", type=Path, default=None, help="also write the suite figure here")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--frame-rate", type=float, default=15.0)

@@ -9,7 +9,7 @@ latency actually seen is recorded per frame by the brain and reported beside it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -217,11 +217,17 @@ class OracleBrain:
     """The controller's safety core in-process, fed the *ground-truth* joints (perfect perception): the
     reference the real perception is compared with, and a fast brain for tests."""
 
-    def __init__(self, cfg: SafetyConfig) -> None:
+    def __init__(self, cfg: SafetyConfig, warmup_frames: int = 8, frame_rate: float = 15.0) -> None:
         self.monitor = SafetyMonitor(cfg)
         self.mode = cfg.mode
+        self.warmup = [-(i / frame_rate) for i in range(warmup_frames, 0, -1)]
 
     def decide(self, frame: Frame, request: float) -> Command:
+        while self.warmup:          # as the node driver: the first scene seen for a while before t = 0
+            self._decide(replace(frame, t=frame.t + self.warmup.pop(0)), request)
+        return self._decide(frame, request)
+
+    def _decide(self, frame: Frame, request: float) -> Command:
         r, t = frame.camera_from_world[:3, :3], frame.camera_from_world[:3, 3]
         people = []
         for i, j in enumerate(frame.joints_world):
