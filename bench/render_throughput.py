@@ -87,16 +87,16 @@ def main(argv=None) -> int:
             cmd += ["--shared"] if a.shared else []
             cmd += ["--require-gpu"] if a.require_gpu else []
             env = dict(os.environ, LP_NUM_THREADS="1", OMP_NUM_THREADS="1")
-            ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
                   for _ in range(procs)]
             res = []
             for p in ps:
-                out = p.communicate()[0]
-                for line in out.splitlines():
-                    if line.startswith("RESULT "):
-                        res.append(json.loads(line[7:]))
+                out, err = p.communicate()
+                got = [json.loads(line[7:]) for line in out.splitlines() if line.startswith("RESULT ")]
+                if not got:
+                    print(f"size {size}: a process failed (exit {p.returncode}):\n{err[-2000:]}", file=sys.stderr)
+                res += got
             if len(res) != procs:
-                print(f"size {size}, {procs} processes: {procs - len(res)} failed", file=sys.stderr)
                 return 1
             renderer = res[0]["renderer"]
             rows.append((size, procs, sum(x["full"] for x in res), sum(x["draw"] for x in res)))

@@ -21,7 +21,8 @@ from pose_estimation_ros import skeleton
 __all__ = ["MotionPoses", "RandomPoses", "sample_shape", "DEFAULT_MOTION_DIRS", "make_pose_source"]
 
 log = logging.getLogger(__name__)
-DEFAULT_MOTION_DIRS = ("runs/render_motion", "data/motion")
+_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MOTION_DIRS = (str(_ROOT / "runs" / "render_motion"), str(_ROOT / "data" / "motion"))
 J = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 
 
@@ -101,15 +102,37 @@ class RandomPoses:
         return _rotvec_to_rotmat(rv).astype(np.float32), {"source": "random"}
 
 
+def import_shared_motion(out: str | Path = DEFAULT_MOTION_DIRS[0]) -> Path | None:
+    """Import the shared CMU clips (``<shared data>/cmu``, 3 walks, ~15 s) into ``out`` when no motion
+    is around; returns ``out``, or None without shared data."""
+    from training.render.make_shards import shared_data_dir
+    d = shared_data_dir()
+    if d is None or not (d / "cmu").is_dir():
+        return None
+    from training.mocap_cli import main as mocap_main
+    log.warning("no imported motion capture: importing %s into %s", d / "cmu", out)
+    if mocap_main(["import-mocap", str(d / "cmu"), "--out", str(out), "--fps", "30"]) != 0:
+        return None
+    return Path(out)
+
+
 def make_pose_source(motion_dir: str | Path | None, random_poses: bool = False, split: str = "train"):
-    """MotionPoses from ``motion_dir`` (or the first default folder that exists), else RandomPoses
-    when allowed. Raises ValueError when no motion is found and random poses are not allowed."""
+    """MotionPoses from ``motion_dir`` (or the first default folder that exists; with neither, the
+    shared CMU clips are imported into ``runs/render_motion`` first), else RandomPoses when allowed.
+
+    Raises:
+        ValueError: no motion found (and none importable) and random poses not allowed.
+    """
     if random_poses:
         return RandomPoses()
     cands = [motion_dir] if motion_dir else list(DEFAULT_MOTION_DIRS)
     for c in cands:
         if c and Path(c).exists():
             return MotionPoses(c, split)
+    if not motion_dir:
+        got = import_shared_motion()
+        if got is not None:
+            return MotionPoses(got, split)
     raise ValueError(f"no motion capture found in {cands}: import clips with `python -m training.mocap_cli "
                      "import-mocap ../shared/data/cmu --out runs/render_motion` or pass random_poses=True")
 

@@ -138,8 +138,9 @@ def read_shards(path: str | Path) -> Iterator[dict]:
 
 
 def contact_sheet(samples: list[dict], path: str | Path, cols: int = 8, tile: int = 160,
-                  joints: bool = True) -> Path:
-    """A grid PNG of sample images (2D joints: green visible, red hidden; an orange bar = upper-body cut)."""
+                  joints: bool = True, bones: bool = False) -> Path:
+    """A grid PNG of sample images (2D joints: green visible, red hidden; ``bones`` draws the skeleton;
+    an orange bar under a tile = upper-body cut)."""
     from pose_estimation_ros import skeleton
 
     rows = (len(samples) + cols - 1) // cols
@@ -150,7 +151,7 @@ def contact_sheet(samples: list[dict], path: str | Path, cols: int = 8, tile: in
         t = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA)
         if joints:
             uv = s["joints2d"] * k
-            for j, p in enumerate(skeleton.PARENTS):
+            for j, p in enumerate(skeleton.PARENTS if bones else []):
                 if p >= 0:
                     cv2.line(t, tuple(int(v) for v in uv[j]), tuple(int(v) for v in uv[p]), (255, 255, 255), 1,
                              cv2.LINE_AA)
