@@ -4,6 +4,7 @@
         [--camera seed|robot] [--upper-body-rate 0.2] [--textures DIR] [--backgrounds DIR]
         [--split train|heldout] [--motion DIR | --random-poses] [--mode crops|scenes|refit --fits FITS.npz]
         [--workers 2] [--shard-size 1000] [--format jpg|png] [--contact-sheet PATH] [--shared]
+        [--body anny|smpl --uv-file UVS.npz]
 
 Sample ``i`` depends only on ``(seed, i, configuration)``: the same command gives the same shards
 with any number of workers. ``--shared`` takes textures and backgrounds from the project's shared
@@ -46,7 +47,8 @@ def build_config(args) -> "RenderConfig":  # noqa: F821
             raise SystemExit("--shared: no shared data folder found ($POSE_SHARED_DATA, ../shared/data)")
         tex = tex or str(d / "textures")
         bg = bg or str(d / "backgrounds")
-    return RenderConfig(size=args.size, camera=args.camera, upper_body_rate=args.upper_body_rate,
+    return RenderConfig(size=args.size, body=args.body, uv_file=args.uv_file, camera=args.camera,
+                        upper_body_rate=args.upper_body_rate,
                         motion_dir=args.motion, random_poses=args.random_poses, textures_dir=tex,
                         backgrounds_dir=bg, split=args.split, supersample=args.supersample)
 
@@ -90,6 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=224, help="crop side in pixels")
     ap.add_argument("--camera", default="seed", help="camera preset: seed | robot")
+    ap.add_argument("--body", default="anny", help="body model (anny; smpl with --uv-file and $SMPL_MODEL_PATH)")
+    ap.add_argument("--uv-file", default=None, help="per-corner UVs (F, 3, 2) .npz/.npy for a body without UVs")
     ap.add_argument("--upper-body-rate", type=float, default=0.2)
     ap.add_argument("--textures", default=None, help="folder of fabric/material images")
     ap.add_argument("--backgrounds", default=None, help="folder of background photos")

@@ -38,8 +38,9 @@ class BodyRenderer:
         require_gpu: refuse a software GL renderer.
     """
 
-    def __init__(self, body=None, texture_size: int = 512, require_gpu: bool = False) -> None:
-        self.mesh = BodyMesh(body)                 # torch/anny first (see gl._preload_llvm_users)
+    def __init__(self, body=None, texture_size: int = 512, require_gpu: bool = False,
+                 uvs: np.ndarray | None = None) -> None:
+        self.mesh = BodyMesh(body, uvs)            # torch/anny first (see gl._preload_llvm_users)
         self.ctx = create_context(require_gpu=require_gpu)
         self.layout = GarmentLayout(self.mesh, texture_size)
         self.raster = MeshRasterizer(self.ctx, self.mesh.faces, self.mesh.uv,
@@ -67,13 +68,29 @@ class BodyRenderer:
 _RENDERERS: dict[tuple, BodyRenderer] = {}
 
 
-def get_renderer(body_name: str = "anny", texture_size: int = 512, require_gpu: bool = False) -> BodyRenderer:
-    """One :class:`BodyRenderer` per (process, body, texture size): Anny is built once per process."""
-    key = (os.getpid(), body_name, texture_size, require_gpu)
+def load_uv_file(path: str) -> np.ndarray:
+    """Per-corner UVs (F, 3, 2) from an ``.npz`` (key ``uvs``) or ``.npy`` file, for a body without UVs."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        uvs = data["uvs"] if hasattr(data, "files") else data
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"cannot read per-corner UVs from {path}: {e}") from e
+    return np.asarray(uvs, np.float32)
+
+
+def get_renderer(body_name: str = "anny", texture_size: int = 512, require_gpu: bool = False,
+                 uv_file: str | None = None) -> BodyRenderer:
+    """One :class:`BodyRenderer` per (process, body, texture size): Anny is built once per process.
+
+    ``body_name`` is a :func:`training.body.registry.make_body_model` name; a body without its own
+    UVs (SMPL) needs ``uv_file`` (per-corner UVs (F, 3, 2) matching its faces).
+    """
+    key = (os.getpid(), body_name, texture_size, require_gpu, uv_file)
     if key not in _RENDERERS:
         body = None
         if body_name != "anny":
             from training.body.registry import make_body_model
             body = make_body_model(body_name)
-        _RENDERERS[key] = BodyRenderer(body, texture_size, require_gpu)
+        uvs = load_uv_file(uv_file) if uv_file else None
+        _RENDERERS[key] = BodyRenderer(body, texture_size, require_gpu, uvs)
     return _RENDERERS[key]

@@ -83,7 +83,8 @@ class RenderConfig:
     """Everything a sample depends on besides (seed, index). Paths None = procedural built-ins."""
 
     size: int = 224
-    body: str = "anny"
+    body: str = "anny"                         # body-model registry name (smpl needs uv_file)
+    uv_file: str | None = None                 # per-corner UVs for a body without its own
     texture_size: int | None = None            # UV atlas side; None: 256 for size <= 256 else 512
     camera: str | CameraConfig = "seed"
     upper_body_rate: float = 0.2
@@ -189,7 +190,7 @@ class SampleGenerator:
     def __init__(self, cfg: RenderConfig, seed: int = 0, renderer: BodyRenderer | None = None) -> None:
         self.cfg = cfg
         self.seed = int(seed)
-        self.renderer = renderer or get_renderer(cfg.body, cfg.atlas_size)
+        self.renderer = renderer or get_renderer(cfg.body, cfg.atlas_size, uv_file=cfg.uv_file)
         self.textures = (ImageLibrary(cfg.textures_dir, cfg.heldout_fraction, 512, "texture")
                          if cfg.textures_dir else None)
         self.photos = (ImageLibrary(cfg.backgrounds_dir, cfg.heldout_fraction, 1024, "background")
