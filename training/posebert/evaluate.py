@@ -214,7 +214,7 @@ def methods_from_checkpoints(paths: list[str]) -> tuple[list[Method], list[dict[
 
 
 def methods_from_onnx(paths: list[str]) -> list[Method]:
-    from pose_estimation_ros.model_meta import load_metadata
+    from pose_estimation_ros.perception.metadata import load_metadata
     out = []
     for p in paths:
         if not Path(p).is_file():
@@ -230,7 +230,7 @@ def methods_from_onnx(paths: list[str]) -> list[Method]:
 
 
 def _onnx_body(paths: list[str]) -> tuple[str, int]:
-    from pose_estimation_ros.model_meta import load_metadata
+    from pose_estimation_ros.perception.metadata import load_metadata
     bodies = {(str(load_metadata(p).architecture.get("body_model", "skeleton")), int(load_metadata(p).num_betas))
               for p in paths}
     if len(bodies) > 1:
