@@ -135,7 +135,8 @@ def latency_run(args, n_people: int, node, pubs) -> tuple[dict[str, np.ndarray],
     models = (f"{pipe.per_frame.meta.name} {pipe.per_frame.meta.input_size}"
               f"{' (untrained)' if not pipe.per_frame.meta.trained else ''}, "
               f"{pipe.temporal.path.name + ' (lag ' + str(args.temporal_lag) + ')' if pipe.temporal else 'no temporal'}")
-    assert min(people) == n_people, f"expected {n_people} people per frame, got {min(people)}..{max(people)}"
+    if min(people) < n_people:   # a track lost between detector runs is not published until the next run
+        recall += f"; people estimated per frame {min(people)}..{max(people)} (mean {np.mean(people):.2f})"
     return {k: np.asarray(v) for k, v in rows.items()}, args.frames / wall, recall, models
 
 
