@@ -139,9 +139,11 @@ def build(name: str, args: argparse.Namespace, threads: int = 1):
         return make_detector(name, model_path=args.yolo_model, num_threads=threads)
     if name == "hog":
         return make_detector(name, num_threads=threads)
-    if name.startswith("blazepose"):  # blazepose, blazepose-nolm (detector only), blazepose-t2 / -t3 (tiles)
-        tiles = int(name.split("-t")[1]) if "-t" in name else 1
-        return make_detector("blazepose", num_threads=threads, landmarks=name != "blazepose-nolm", tiles=tiles)
+    if name == "blazepose-mp":  # MediaPipe's own setting: one pass on the whole frame, min_detection_confidence 0.5
+        return make_detector("blazepose", num_threads=threads, tiles=1, score_threshold=0.5)
+    if name.startswith("blazepose"):  # blazepose (defaults), blazepose-nolm (no landmark model), blazepose-tN
+        kw = {"tiles": int(name.split("-t")[1])} if "-t" in name else {}
+        return make_detector("blazepose", num_threads=threads, landmarks=name != "blazepose-nolm", **kw)
     return make_detector(name)
 
 
@@ -362,8 +364,9 @@ def table(acc: dict, lat: dict, heights: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--detectors", default="blazepose,blazepose-nolm,hog",
-                    help="comma list; blazepose-nolm = detector only, no landmark model; blazepose-tN = N x N tiles too")
+    ap.add_argument("--detectors", default="blazepose,blazepose-mp,blazepose-t3,hog",
+                    help="comma list; blazepose-mp = MediaPipe's one pass at 0.5; blazepose-tN = N x N tiles; "
+                         "blazepose-nolm = no landmark model")
     ap.add_argument("--yolo-model", help="a YOLO .onnx file to add as yolo_onnx")
     ap.add_argument("--quick", action="store_true", help="20 background photos, 5 pasted people per height")
     ap.add_argument("--runs", type=int, default=30, help="timed detect() calls per latency cell")
