@@ -113,3 +113,24 @@ def test_tracker_alone_ends_unmatched_tracks_after_lost_frames():
     assert sorted(i for i, _ in up.matched) == [1, 2]
     endings = [tr.update([box(30)]).ended for _ in range(6)]
     assert [e for e in endings if e] == [[2]]
+
+
+def test_all_people_of_a_frame_run_as_one_batch(model):
+    """The per-frame model runs once per frame on N crops (the exported graphs have a dynamic batch axis)."""
+    from pose_estimation_ros.perception.pipeline import default_model_dir
+    from pose_estimation_ros.perception.inference import load_temporal
+    from pose_estimation_ros import skeleton
+    det = ScriptedDetector(boxes=[([20, 40, 80, 220], 0.9), ([120, 40, 180, 220], 0.8), ([220, 40, 280, 220], 0.7)])
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="", detect_every=1), detector=det)
+    assert pipe.per_frame.dynamic_batch and pipe.temporal.dynamic_batch
+    calls = {"per_frame": [], "temporal": []}
+    for key, m in (("per_frame", pipe.per_frame), ("temporal", pipe.temporal)):
+        run = m.run
+        m.run = lambda feeds, run=run, key=key: (calls[key].append(next(iter(feeds.values())).shape[0]), run(feeds))[1]
+    intr = Intrinsics.from_fov(320, 240, 60.0)
+    for k in range(4):
+        res = pipe.process(np.full((240, 320, 3), 80, np.uint8), (k + 1) * 100 * MS, intr)
+    assert len(res.estimates) == 3 and all(e.temporal for e in res.estimates)
+    assert calls["per_frame"] == [3] * 4 and calls["temporal"] == [3] * 4
+    packaged = load_temporal(default_model_dir() / "posebert.onnx", joint_names=skeleton.JOINT_NAMES)
+    assert packaged.dynamic_batch
