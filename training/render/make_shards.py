@@ -53,6 +53,22 @@ def build_config(args) -> "RenderConfig":  # noqa: F821
                         backgrounds_dir=bg, split=args.split, supersample=args.supersample)
 
 
+def check_inputs(cfg, fits: str | None = None) -> None:
+    """Fail at start (in the parent, before any worker) on an empty/missing folder, no motion, a bad
+    fits file, no GL."""
+    from training.render.gl import create_context
+    from training.render.images import ImageLibrary
+    from training.render.poses import make_pose_source
+    for d, name in ((cfg.textures_dir, "texture"), (cfg.backgrounds_dir, "background")):
+        if d:
+            ImageLibrary(d, cfg.heldout_fraction, name=name)
+    make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split)
+    if fits:
+        from training.render.refit import load_fits
+        load_fits(fits)
+    create_context().release()
+
+
 def _init(cfg_dict: dict, seed: int, mode: str, fits: str | None, fmt: str) -> None:
     os.environ["LP_NUM_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -125,6 +141,11 @@ def main(argv=None) -> int:
     try:
         cfg = build_config(args)
     except ValueError as e:
+        print(f"make_shards: {e}", file=sys.stderr)
+        return 2
+    try:
+        check_inputs(cfg, args.fits if args.mode == "refit" else None)
+    except (ValueError, RuntimeError) as e:      # GLUnavailableError is a RuntimeError
         print(f"make_shards: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
