@@ -12,14 +12,15 @@ for c in "$SRC" "${POSE_SHARED_DATA:+$POSE_SHARED_DATA/../vendor/ros2-src}" "$RO
   if [ -n "$c" ] && [ -d "$c/hri_msgs" ] && [ -d "$c/geometry2/tf2_msgs" ]; then SRC=$(readlink -f "$c"); break; fi
 done
 STAMP="$VENV/.stamp-hri"
-WANT="hri_msgs+tf2_msgs $(cat "$SRC/hri_msgs/package.xml" "$SRC/geometry2/tf2_msgs/package.xml" 2>/dev/null | sha256sum | cut -c1-16)"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
-   && "$VENV/bin/python" -c 'import hri_msgs.msg, tf2_msgs.msg' 2>/dev/null; then
-  exit 0
-fi
-if [ -z "$SRC" ] || [ ! -d "$SRC/hri_msgs" ]; then
+if [ -z "$SRC" ] || [ ! -d "$SRC/hri_msgs" ] || [ ! -d "$SRC/geometry2/tf2_msgs" ]; then
+  if "$VENV/bin/python" -c 'import hri_msgs.msg, tf2_msgs.msg' 2>/dev/null; then exit 0; fi
   echo "[setup_hri] hri_msgs / tf2_msgs sources not found (ROS2_EXTRA_SRC or ../shared/vendor/ros2-src):" \
        "no REP-155 output, its tests skip" >&2
+  exit 0
+fi
+WANT="hri_msgs+tf2_msgs $(cat "$SRC/hri_msgs/package.xml" "$SRC/geometry2/tf2_msgs/package.xml" | sha256sum | cut -c1-16)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
+   && "$VENV/bin/python" -c 'import hri_msgs.msg, tf2_msgs.msg' 2>/dev/null; then
   exit 0
 fi
 cmake_install() {  # cmake_install SRC_DIR: configure + build + install one rosidl package into the venv
