@@ -204,22 +204,22 @@ class PerceptionNode(Node):
             if result.outcome in ("dropped", "warming"):
                 if result.outcome == "dropped":
                     self._reject("stamp", result.status)
-                if not result.ended_ids:
-                    return
+                # nothing to claim for this frame (an empty ok=true message would say "nobody"): ended ids
+                # ride on the next published message
+                self._pending_ended = (self._pending_ended + result.ended_ids)[-256:]
+                return
             for note in result.notes:
                 self.get_logger().warning(note, throttle_duration_sec=2.0)
             out_stamp = ns_to_stamp(result.stamp_ns) if result.stamp_ns is not None else header.stamp
             ok, status = result.outcome == "ok", result.status
             humans_est, ended = result.estimates, result.ended_ids
-            if result.outcome == "warming":   # only tracks ended: say so without claiming anything else
-                ok, status = True, "tracks ended while the lagged window warms up"
         t2 = time.perf_counter()
         out_ns = stamp_fields_to_ns(out_stamp.sec, out_stamp.nanosec)
         ended = self._pending_ended + list(ended)
         if self._last_pub_ns is not None and out_ns <= self._last_pub_ns:
             # e.g. a fault stamped with the newest image while lagged outputs are older: never go back in
             # time; ended ids ride on the next message
-            self._pending_ended = ended
+            self._pending_ended = ended[-256:]
             return
         self._pending_ended = []
         self._last_pub_ns = out_ns
@@ -271,7 +271,7 @@ class PerceptionNode(Node):
         untrained = self.pipeline.untrained_models
         if not recent:
             level, message = DiagnosticStatus.WARN, "no image processed in the last 5 s"
-        elif self._last_status != "ok" and not self._last_status.startswith("tracks ended"):
+        elif self._last_status != "ok":
             level, message = DiagnosticStatus.WARN, self._last_status
         elif untrained or self.pipeline.detector_warning:
             level, message = DiagnosticStatus.WARN, ("untrained model(s) loaded" if untrained
