@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("optimizer", "scheduler", "rng"):
         ck2.pop(key, None)
     torch.save(ck2, out / "ckpt_adapted.pt")
-    rc = export.main(["--out", str(out), "--per-frame-ckpt", str(out / "ckpt_adapted.pt"), "--window", "16"]
+    rc = export.main(["--out", str(out), "--per-frame-ckpt", str(out / "ckpt_adapted.pt"), "--per-frame-only"]
                      + (["--fp16"] if a.fp16 else []))
     print(f"[spin.adapt] {note} -> {out / export.PER_FRAME_FILE}", flush=True)
     return rc

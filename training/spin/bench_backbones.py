@@ -2,6 +2,7 @@
 
     python -m training.spin.bench_backbones [--backbones mobilenet_v3_large resnet18 ...]
         [--sizes 160 224] [--batch 32] [--train-threads 2] [--ort-threads 1 2] [--runs 30] [--body skeleton]
+    python -m training.spin.bench_backbones --onnx models/mocap_spin.onnx      # time exported files only
 
 For every backbone and input size: the whole :class:`~training.models.spin.PerFrameRegressor`
 (backbone + 3-iteration regressor + body joints) is timed for one training step (forward, backward,
@@ -85,8 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--body", default="anny", choices=["skeleton", "anny"])
     p.add_argument("--no-train", action="store_true", help="latency only")
+    p.add_argument("--onnx", nargs="*", default=[], help="only time these exported per-frame ONNX files")
     p.add_argument("--out", default=None, help="also write the table here")
     a = p.parse_args(argv)
+    if a.onnx:
+        from pose_estimation_ros.perception import metadata as model_meta
+
+        print("| file | backbone | input | MB | " + " | ".join(f"ORT p50/p90 ms ({t} thr)" for t in a.ort_threads) + " |")
+        print("|---|---|---|---|" + "---|" * len(a.ort_threads))
+        for f in a.onnx:
+            meta = model_meta.load_metadata(f)
+            size = int(meta.input_size[0])
+            lat = [ort_latency_ms(Path(f), size, t, a.runs) for t in a.ort_threads]
+            print(f"| {Path(f).name} | {meta.architecture.get('backbone')} | {size} | {Path(f).stat().st_size / 1e6:.1f} | "
+                  + " | ".join(f"{p50:.1f} / {p90:.1f}" for p50, p90 in lat) + " |")
+        return 0
     for b in a.backbones:
         if b not in BACKBONES:
             p.error(f"unknown backbone '{b}'; expected one of {sorted(BACKBONES)}")
