@@ -33,7 +33,8 @@ key            dtype, shape            meaning
 =============  ======================  ===============================================================
 
 Determinism: sample ``i`` depends only on ``(seed, i, RenderConfig)``, never on the worker that
-renders it. Each worker process builds its own renderer (own EGL context, Anny once per process)
+renders it; a ``DataLoader`` batch is fetched with :meth:`RenderDataset.__getitems__` (one batched
+body-model call), equal to the single-sample result up to float rounding (same random choices). Each worker process builds its own renderer (own EGL context, Anny once per process)
 on first use and sets ``LP_NUM_THREADS=1`` (one llvmpipe thread per worker), see
 :func:`worker_init`. Use ``DataLoader(ds, num_workers=N, worker_init_fn=worker_init, collate_fn=collate)``.
 """
@@ -96,6 +97,13 @@ class RenderDataset(Dataset):
         if not 0 <= i < self.length:
             raise IndexError(f"index {i} out of range for {self.length} samples")
         return self.generator().sample(self.offset + int(i))
+
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """Batched fetch (used by ``DataLoader`` with automatic batching): one body-model call per batch."""
+        for i in indices:
+            if not 0 <= i < self.length:
+                raise IndexError(f"index {i} out of range for {self.length} samples")
+        return self.generator().sample_many([self.offset + int(i) for i in indices])
 
     def __getstate__(self):          # workers get the config, not the parent's GL context
         d = dict(self.__dict__)

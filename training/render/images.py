@@ -7,8 +7,9 @@
 crops of one photo never end up on both sides. The split is a hash of the group name (stable
 across machines and folder orders), ``heldout_fraction`` of the groups held out.
 
-Unreadable files are skipped with a warning naming them; an empty folder (or an empty split)
-raises ``ValueError`` naming the folder.
+Unreadable files are skipped with a warning naming them when the library is built (so random
+choices never depend on which files failed before); an empty folder raises ``ValueError`` naming
+it. A file that passes the check but fails to decode later is also skipped with a warning.
 """
 from __future__ import annotations
 
@@ -45,6 +46,21 @@ class ImageEntry:
     info: dict = field(default_factory=dict)
 
 
+def _readable(path: Path) -> bool:
+    """Cheap validity check of an image file (header and structure, no full decode)."""
+    try:
+        from PIL import Image
+    except ImportError:                                  # no Pillow: decode it
+        data = np.fromfile(path, np.uint8)
+        return data.size > 0 and cv2.imdecode(data, cv2.IMREAD_REDUCED_COLOR_8) is not None
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:  # noqa: BLE001 - any failure = unreadable
+        return False
+
+
 class ImageLibrary:
     """Images of one folder, loaded on demand (RGB uint8) and cached per process.
 
@@ -67,15 +83,21 @@ class ImageLibrary:
             with open(mf, newline="") as fh:
                 manifest = {r["file"]: r for r in csv.DictReader(fh) if r.get("file")}
         self.entries: list[ImageEntry] = []
+        self.skipped: list[str] = []
         for p in sorted(self.folder.rglob("*")):
             if p.suffix.lower() not in IMAGE_EXTS or not p.is_file():
                 continue
             rel = p.relative_to(self.folder).as_posix()
+            if not _readable(p):
+                warnings.warn(f"skipping unreadable {name} file {p}", RuntimeWarning, stacklevel=2)
+                self.skipped.append(rel)
+                continue
             info = manifest.get(rel, {})
             group = (info.get("crop_of") or "").strip() or p.stem
             self.entries.append(ImageEntry(p, rel, group, split_of(group, heldout_fraction), dict(info)))
         if not self.entries:
-            raise ValueError(f"{name} folder {self.folder} has no images ({', '.join(IMAGE_EXTS)})")
+            what = f"no readable images ({len(self.skipped)} unreadable)" if self.skipped else "no images"
+            raise ValueError(f"{name} folder {self.folder} has {what} ({', '.join(IMAGE_EXTS)})")
         self.max_side = int(max_side)
         self._cache: dict[str, np.ndarray | None] = {}
         self._bad: set[str] = set()

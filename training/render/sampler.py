@@ -39,6 +39,7 @@ from training.render.cameras import CAMERA_PRESETS, Camera, CameraConfig, sample
 from training.render.images import ImageLibrary
 from training.render.poses import make_pose_source, sample_shape
 from training.render.rasterizer import Layers, composite
+from training.render.body_mesh import PosedBodies
 from training.render.renderer import BodyRenderer, PersonState, get_renderer
 
 __all__ = ["RenderConfig", "SampleGenerator", "joint_visibility", "TREE_DISTANCE", "UPPER_BODY_CUTS", "crop_box"]
@@ -286,8 +287,24 @@ class SampleGenerator:
     # ------------------------------------------------------------------------------ samples
     def sample(self, index: int) -> dict:
         """The person-crop sample ``index`` (deterministic in (seed, index)); see the dataset docstring."""
-        cfg = self.cfg
-        S = cfg.size
+        return self.sample_many([index])[0]
+
+    def sample_many(self, indices: list[int]) -> list[dict]:
+        """Samples ``indices``, the bodies posed in one batched body-model call (~4x less posing time
+        per sample); equal to ``sample(ix[k])`` up to the float rounding of the batched call (every
+        random choice is the same; edge pixels can differ)."""
+        plans = [self._plan(int(i)) for i in indices]
+        posed = self.renderer.pose([PersonState(p["rc"], p["shape"], p["tc"], p["texture"]) for p in plans])
+        out = []
+        for k, p in enumerate(plans):
+            one = PosedBodies(posed.joints[k:k + 1].copy(), posed.coco17[k:k + 1].copy(),
+                              posed.vertices[k:k + 1].copy(),
+                              None if posed.normals is None else posed.normals[k:k + 1])
+            out.append(self._finish(p, one))
+        return out
+
+    def _plan(self, index: int) -> dict:
+        """Everything drawn before the mesh is posed: pose, shape, camera, outfit and its texture."""
         rng = np.random.default_rng([self.seed, int(index)])
         rot_world, pose_meta = self.poses.sample(rng)
         shape = sample_shape(self.renderer.mesh.name, self.renderer.num_shape, rng)
@@ -295,7 +312,16 @@ class SampleGenerator:
         cam, rc, tc = self._camera_for(rng, rot_world, shape, pelvis)
         outfit = self.appearance.sample(rng)
         texture = self.appearance.paint(outfit, rng)
-        posed = self.renderer.pose([PersonState(rc, shape, tc, texture)])
+        return {"index": index, "rng": rng, "pose_meta": pose_meta, "shape": shape, "pelvis": pelvis, "cam": cam,
+                "rc": rc, "tc": tc, "outfit": outfit, "texture": texture}
+
+    def _finish(self, plan: dict, posed: PosedBodies) -> dict:
+        """Crop, background, draw, degradations and labels of a planned, posed sample."""
+        cfg = self.cfg
+        S = cfg.size
+        index, rng, pose_meta, shape, pelvis = plan["index"], plan["rng"], plan["pose_meta"], plan["shape"], \
+            plan["pelvis"]
+        cam, rc, tc, outfit, texture = plan["cam"], plan["rc"], plan["tc"], plan["outfit"], plan["texture"]
         # Feet on the floor: shift along world up by the lowest vertex's height.
         vw = (posed.vertices[0].astype(np.float64) - cam.t) @ cam.R
         dy = -float(vw[:, 1].min())
