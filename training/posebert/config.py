@@ -98,6 +98,7 @@ class TrainConfig:
     log_every: int = 25
     val_every: int = 250
     ckpt_every: int = 250
+    init_from: str = ""              # start (not resume) from an exported PoseBERT ONNX's weights (same architecture)
 
 
 @dataclass

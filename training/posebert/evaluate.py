@@ -181,6 +181,42 @@ def evaluate_clips(clips: list[Clip], methods: list[Method],
     return out
 
 
+def combine_results(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Frame-weighted combination of :func:`evaluate_clips` results of disjoint clip sets."""
+    w = np.array([p["_gt"]["frames"] for p in parts], float)
+    out: dict[str, dict[str, float]] = {}
+    for name in parts[0]:
+        if name == "_gt":
+            continue
+        out[name] = {k: float(np.average([p[name][k] for p in parts], weights=w)) for k in parts[0][name] if k != "lag"}
+        out[name]["lag"] = parts[0][name]["lag"]
+    out["_gt"] = {"accel": float(np.average([p["_gt"]["accel"] for p in parts], weights=w)),
+                  "frames": int(w.sum()), "clips": int(sum(p["_gt"]["clips"] for p in parts))}
+    return out
+
+
+def rig_summary_table(raw: dict[str, dict]) -> str:
+    """One row per (rig, scenario): PA-MPJPE and MPJPE of the input and every model, accel error ratios."""
+    rows = [(v["_meta"], v) for v in raw.values() if "_meta" in v]
+    if not rows:
+        return ""
+    names = [k for k in rows[0][1] if not k.startswith("_") and k != "per-frame input"]
+    short = [n.replace("PoseBERT ", "").split(" [")[0] for n in names]
+    head = ("| rig | input | frames | PA-MPJPE in / " + " / ".join(short) + " | MPJPE in / " + " / ".join(short)
+            + " | accel err in / " + " / ".join(short) + " |")
+    lines = [head, "|" + "---|" * 6]
+    for meta, r in rows:
+        scen = (f"{meta['noise_std_deg']:g}°" if meta["noise_std_deg"] else "no noise") + (
+            f", {100 * meta['missing']:g}% missing" if meta["missing"] else "")
+        inp = r["per-frame input"]
+        pa = " / ".join(f"{r[n]['pa_mpjpe']:.1f}" for n in names)
+        mp = " / ".join(f"{r[n]['mpjpe']:.1f}" for n in names)
+        ac = " / ".join(f"{r[n]['accel_err']:.1f} (÷{inp['accel_err'] / max(r[n]['accel_err'], 1e-9):.1f})" for n in names)
+        lines.append(f"| {meta['rig']} | {scen} | {r['_gt']['frames']} | {inp['pa_mpjpe']:.1f} / {pa} | "
+                     f"{inp['mpjpe']:.1f} / {mp} | {inp['accel_err']:.1f} / {ac} |")
+    return "\n".join(lines)
+
+
 def results_table(results: dict[str, dict[str, float]], baseline: str = "per-frame input",
                   fps: float = FPS_NOMINAL) -> str:
     """Markdown table of :func:`evaluate_clips` results."""
@@ -371,11 +407,17 @@ def _run(a: argparse.Namespace) -> int:
         for std in (stds if a.noise == "gaussian" else [0.0]):
             noise = make_noise_model(a.noise, std, a.noise_model)
             for miss in a.missing:
+                done: dict[str, dict] = {}
                 for gname, gseqs in groups.items():
+                    if gname == "all rigs" and len(groups) > 1:
+                        continue                  # combined from the rigs below (the same clips and noise)
                     clips = synthetic_clips(gseqs, noise, miss, seed, nb)
-                    res = evaluate_clips(clips, methods, fk)
+                    done[gname] = (gseqs, evaluate_clips(clips, methods, fk))
+                if "all rigs" in groups and len(groups) > 1:
+                    done = {"all rigs": (groups["all rigs"], combine_results([r for _, r in done.values()])), **done}
+                for gname, (gseqs, res) in done.items():
                     what = noise.describe() if noise else "no noise"
-                    title = (f"{gname}: {a.split} split ({len(clips)} clips, {res['_gt']['frames']} frames, subjects "
+                    title = (f"{gname}: {a.split} split ({res['_gt']['clips']} clips, {res['_gt']['frames']} frames, subjects "
                              f"{','.join(sorted({s.subject for s in gseqs}, key=lambda x: (len(x), x)))}): per-frame "
                              f"input = ground truth + {what}" + (f", {100 * miss:g}% detections missing" if miss else ""))
                     sections.append((title, res))
@@ -385,6 +427,9 @@ def _run(a: argparse.Namespace) -> int:
     for title, res in sections:
         text.append(f"**{title}** (ground-truth accel {res['_gt']['accel']:.1f} mm/f²)\n\n{results_table(res)}\n")
     md = "\n".join(text)
+    summary = rig_summary_table(raw)
+    if summary:
+        md = f"**Summary per rig** (errors in mm, accel in mm/frame²; ÷ = accel error of the input over the model's)\n\n{summary}\n\n" + md
     print(md)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

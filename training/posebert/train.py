@@ -120,7 +120,9 @@ def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_ste
             f"({bank.describe()}) at {d.fps:g} fps; val subjects {','.join(va)}, test subjects "
             f"{','.join(te)}; inputs corrupted: {noise}, mask {100 * c.mask_ratio:g}%, "
             f"replace {100 * c.replace_ratio:g}%, dropout bursts p={c.dropout_prob:g}"
-            + (f"; augmentation: {', '.join(aug)}" if aug else "") + f"; body {cfg.model.body_model}; run '{cfg.name}' "
+            + (f"; augmentation: {', '.join(aug)}" if aug else "") + f"; body {cfg.model.body_model}"
+            + (f"; initialised from {Path(cfg.train.init_from).name} (the previous model)" if cfg.train.init_from else "")
+            + f"; run '{cfg.name}' "
             f"{step} steps" + (f", best val at step {best_step}" if best_step is not None else ""))
 
 
@@ -185,6 +187,11 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         torch.set_rng_state(ck["rng"]["torch"])
         step, best, best_step, history = ck["step"], ck["best_val"], ck.get("best_step"), ck.get("history", [])
         _log(f"resumed {last} at step {step}")
+    elif tc.init_from:
+        from training.posebert.checkpoint import load_onnx_weights
+        prev = load_onnx_weights(model, tc.init_from)
+        _log(f"initialised from {tc.init_from} (trained {prev.get('trained')}, body "
+             f"{prev.get('architecture', {}).get('body_model', 'skeleton')}): pose network weights, checked against onnxruntime")
     nparams = sum(p.numel() for p in model.parameters())
     _log(f"run '{cfg.name}' -> {out}: {model.mode} L={mc.num_layers} D={mc.dim} T={mc.window} ({nparams / 1e6:.2f} M "
          f"params); train {bank.describe()}; val {len(val_clips)} clips; noise {noise.describe() if noise else 'none'}")
