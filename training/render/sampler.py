@@ -24,9 +24,7 @@ shoulder), 6 cm otherwise (e.g. the near arm in front of the far shoulder).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np

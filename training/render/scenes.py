@@ -23,7 +23,7 @@ import numpy as np
 from training.render.augment import sample_light
 from training.render.backgrounds import RoomSpec, render_room, sample_room
 from training.render.cameras import Camera, camera_rotation
-from training.render.rasterizer import Layers, Light, composite
+from training.render.rasterizer import Light, composite
 from training.render.renderer import PersonState
 from training.render.sampler import SampleGenerator, joint_visibility
 from training.render.poses import sample_shape
