@@ -32,19 +32,29 @@ def _variant(ratio: float, noise: str) -> str:
     return f"mask{100 * ratio:g}_{noise}"
 
 
+def _head(seqs: list, frames: int) -> list:
+    """The first ``frames`` frames of each sequence (all when ``frames`` <= 0)."""
+    if frames <= 0:
+        return seqs
+    from training.data.motion import MotionSequence
+    return [MotionSequence(s.rotmats[:frames], s.transl[:frames], s.shape, s.body_model, s.fps, s.subject, s.sequence,
+                           s.source) for s in seqs]
+
+
 def run_ablation(cfg_path: str, runs: Path, ratios: list[float], noises: list[str], missing: float,
-                 progress: bool = True, overrides: list[str] | None = None) -> dict:
+                 progress: bool = True, overrides: list[str] | None = None, clip_frames: int = 0) -> dict:
     base = apply_overrides(load_config(cfg_path), overrides or [])
     torch.set_num_threads(max(base.train.threads, 1))
     data = load_data(base)
-    test = data[2] or data[1]
+    test = _head(data[2] or data[1], clip_frames)
     clips = {m: synthetic_clips(test, GaussianNoise(base.eval.noise_std_deg), m, base.eval.seed, base.model.num_betas,
                                 base.data.max_pitch_deg) for m in (0.0, missing)}
     w, lag = base.model.window, base.model.lag
     fk = body_joints_fn(build_body(base.model))
     results = {"_input": {m: evaluate_clips(c, [Method("in", None, lag, w)], fk)["in"] for m, c in clips.items()},
                "_meta": {"eval_noise_deg": base.eval.noise_std_deg, "missing": missing,
-                         "test_subjects": sorted({s.subject for s in test}), "steps": base.train.steps,
+                         "test_subjects": sorted({s.subject for s in test}, key=lambda x: (len(x), x)),
+                         "steps": base.train.steps, "init_from": base.train.init_from, "clip_frames": clip_frames,
                          "frames": evaluate_clips(clips[0.0], [Method("in", None, lag, w)], fk)["_gt"]["frames"]}}
     for noise in noises:
         for r in ratios:
@@ -128,17 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--md", default=None)
     p.add_argument("--plot", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--clip-frames", type=int, default=0, help="score only the first N frames of each held-out clip")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    res = run_ablation(a.config, Path(a.runs), a.ratios, a.noise, a.missing, not a.no_progress, a.set)
+    res = run_ablation(a.config, Path(a.runs), a.ratios, a.noise, a.missing, not a.no_progress, a.set, a.clip_frames)
     table = ablation_table(res)
     print(table)
     if a.md:
         Path(a.md).parent.mkdir(parents=True, exist_ok=True)
         meta = res["_meta"]
         Path(a.md).write_text(
-            f"Masking ablation: causal PoseBERT per (training mask ratio, training noise), {meta['steps']} steps each; "
-            f"held-out subjects {','.join(meta['test_subjects'])} ({meta['frames']} frames), per-frame input = "
+            f"Masking ablation: causal PoseBERT per (training mask ratio, training noise), {meta['steps']} steps each"
+            + (f" from {Path(meta['init_from']).name}" if meta.get("init_from") else "") + "; "
+            f"held-out subjects {','.join(meta['test_subjects'])} ({meta['frames']} frames"
+            + (f", the first {meta['clip_frames']} of each clip" if meta.get("clip_frames") else "") + "), per-frame input = "
             f"ground truth + Gaussian {meta['eval_noise_deg']:g} deg; errors in mm, accel in mm/frame².\n\n{table}\n")
     if a.plot:
         ablation_plot(res, a.plot)
