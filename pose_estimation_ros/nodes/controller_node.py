@@ -31,12 +31,11 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import ColorRGBA, Empty, Float32, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
-
-from rclpy.serialization import deserialize_message
 
 from ..ros_conversions import humans_from_msg, pose_array_count, stamp_to_ns
 from ..ros_params import declare
