@@ -68,8 +68,9 @@ def test_bn_only_step_leaves_every_other_parameter_bit_identical():
 
 @pytest.mark.parametrize("ratio,batch", [(0.5, 8), (0.25, 8), (0.0, 4), (1.0, 4), (0.3, 10)])
 def test_batch_mix_ratio_holds(ratio, batch):
-    syn = [spin_data.standardize({"image": np.zeros((4, 4, 3), np.uint8), "joints2d": np.zeros((24, 2))}, 10, False)] * 7
-    real = [spin_data.standardize({"image": np.zeros((4, 4, 3), np.uint8), "joints2d": np.zeros((24, 2))}, 10, True)] * 5
+    blank = {"image": np.zeros((4, 4, 3), np.uint8), "joints2d": np.zeros((24, 2))}
+    syn = [spin_data.standardize(blank, 10, False)] * 7
+    real = [spin_data.standardize(blank, 10, True)] * 5
     sampler = spin_data.MixedBatchSampler(len(syn), len(real), batch, ratio, steps=6, seed=1)
     loader = DataLoader(spin_data.concat(syn, real), batch_sampler=sampler, collate_fn=spin_data.collate)
     for b in loader:

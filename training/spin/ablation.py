@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from training.spin import data as spin_data

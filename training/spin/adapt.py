@@ -72,7 +72,8 @@ def iter_frames(video: str | None = None, images: str | None = None, max_frames:
         raise FileNotFoundError(f"no frames read from {video or images}")
 
 
-def crop_frames(frames: Iterator[tuple[str, np.ndarray]], size: int, mode: str = "full") -> tuple[list[str], np.ndarray, list]:
+def crop_frames(frames: Iterator[tuple[str, np.ndarray]], size: int,
+                mode: str = "full") -> tuple[list[str], np.ndarray, list]:
     """Runtime-style crops: names, (N, S, S, 3) uint8, and the crop boxes."""
     from pose_estimation_ros.perception.crop import CropBox, FullFrameCropper, crop_and_resize
 

@@ -92,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     if a.onnx:
         from pose_estimation_ros.perception import metadata as model_meta
 
-        print("| file | backbone | input | MB | " + " | ".join(f"ORT p50/p90 ms ({t} thr)" for t in a.ort_threads) + " |")
+        print("| file | backbone | input | MB | "
+              + " | ".join(f"ORT p50/p90 ms ({t} thr)" for t in a.ort_threads) + " |")
         print("|---|---|---|---|" + "---|" * len(a.ort_threads))
         for f in a.onnx:
             meta = model_meta.load_metadata(f)
             size = int(meta.input_size[0])
             lat = [ort_latency_ms(Path(f), size, t, a.runs) for t in a.ort_threads]
-            print(f"| {Path(f).name} | {meta.architecture.get('backbone')} | {size} | {Path(f).stat().st_size / 1e6:.1f} | "
+            mb = Path(f).stat().st_size / 1e6
+            print(f"| {Path(f).name} | {meta.architecture.get('backbone')} | {size} | {mb:.1f} | "
                   + " | ".join(f"{p50:.1f} / {p90:.1f}" for p50, p90 in lat) + " |")
         return 0
     for b in a.backbones:

@@ -161,7 +161,8 @@ def config_from_dict(d: dict[str, Any]) -> SpinConfig:
     cfg.data.synthetic_ratio = check_ratio(cfg.data.synthetic_ratio)
     from training.models.backbones import BACKBONES
     if cfg.model.backbone not in BACKBONES:
-        raise ValueError(f"model.backbone: unknown backbone '{cfg.model.backbone}'; expected one of {sorted(BACKBONES)}")
+        raise ValueError(f"model.backbone: unknown backbone '{cfg.model.backbone}'; "
+                         f"expected one of {sorted(BACKBONES)}")
     return cfg
 
 

@@ -83,9 +83,10 @@ class RealCropDataset(Dataset):
         # Keypoints that left the crop are not supervised.
         inside = (kp[:, 0] >= 0) & (kp[:, 0] < s) & (kp[:, 1] >= 0) & (kp[:, 1] < s)
         vis = vis * inside
-        return {"image": torch.from_numpy(np.ascontiguousarray(img)), "joints2d": torch.as_tensor(kp, dtype=torch.float32),
-                "visibility": torch.as_tensor(vis, dtype=torch.float32),
-                "joints3d": torch.as_tensor(j3, dtype=torch.float32), "rotmats": torch.as_tensor(rot, dtype=torch.float32),
+        f32 = torch.float32
+        return {"image": torch.from_numpy(np.ascontiguousarray(img)), "joints2d": torch.as_tensor(kp, dtype=f32),
+                "visibility": torch.as_tensor(vis, dtype=f32),
+                "joints3d": torch.as_tensor(j3, dtype=f32), "rotmats": torch.as_tensor(rot, dtype=f32),
                 "has_3d": torch.tensor(has3d), "has_pose": torch.tensor(haspose), "real": torch.tensor(True),
                 "index": torch.tensor(i)}
 
