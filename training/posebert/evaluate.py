@@ -11,10 +11,11 @@ Options (all optional): ``--onnx FILE...`` (default ``models/posebert.onnx model
 ``runs/mocap``), ``--split test|val|train`` (subjects from ``--splits`` = ``<motion dir>/splits.json``,
 else the config's lists), ``--subjects ID...`` (override), ``--config YAML`` (a run config: data
 section, fps, seed), ``--noise gaussian|fitted|none``, ``--noise-std DEG...`` (levels),
-``--noise-model JSON`` (fitted), ``--missing FRACTION...``, ``--per-rig / --no-per-rig``,
+``--noise-model JSON`` (fitted), ``--missing FRACTION...`` (``--missing-std DEG``: those only at that
+level), ``--per-rig / --no-per-rig``,
 ``--per-frame-preds NPZ``, ``--out MD``, ``--json FILE``. Example (README tables)::
 
-    python -m training.posebert.evaluate --noise-std 2.5 5 10 --missing 0 0.25 --out docs/posebert_results.md
+    python -m training.posebert.evaluate --noise-std 2.5 5 10 --missing 0 0.25 --missing-std 5 --out docs/posebert_results.md
 
 Real per-frame model outputs (once the per-frame model is trained; no synthetic noise)::
 
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise-std", type=float, nargs="+", default=None, help="gaussian std (deg), one or more levels")
     p.add_argument("--noise-model", default="", help="fitted noise JSON (with --noise fitted)")
     p.add_argument("--missing", type=float, nargs="+", default=[0.0], help="fractions of missing detections")
+    p.add_argument("--missing-std", type=float, default=None,
+                   help="run the missing-detection scenarios only at this noise level (default: at every level)")
     p.add_argument("--per-frame-preds", default=None, help="npz of real per-frame predictions (no synthetic noise)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
@@ -407,6 +410,8 @@ def _run(a: argparse.Namespace) -> int:
         for std in (stds if a.noise == "gaussian" else [0.0]):
             noise = make_noise_model(a.noise, std, a.noise_model)
             for miss in a.missing:
+                if miss > 0 and a.missing_std is not None and abs(std - a.missing_std) > 1e-9:
+                    continue
                 done: dict[str, dict] = {}
                 for gname, gseqs in groups.items():
                     if gname == "all rigs" and len(groups) > 1:
