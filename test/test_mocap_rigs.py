@@ -43,7 +43,7 @@ NAMES = skeleton.JOINT_NAMES
 I = {n: i for i, n in enumerate(NAMES)}
 REST = skeleton.REST_JOINTS
 FPS = 30.0
-T = 90
+T = 60
 PELVIS_MEDIAN_DEG = 5.0
 PELVIS_P95_DEG = 10.0
 JOINTS_MM = 25.0
@@ -188,7 +188,7 @@ def pair(tmp_path_factory):
     rot, transl = known_motion()
     d = tmp_path_factory.mktemp("rigs")
     pa, pb = write_rig(d / "90_01.bvh", "cmu", rot, transl), write_rig(d / "91_01.bvh", "daz", rot, transl)
-    return rot, pa, pb, retarget_bvh(pa, fps=None, iters=150, units="cm"), retarget_bvh(pb, fps=None, iters=150, units="cm")
+    return rot, pa, pb, retarget_bvh(pa, fps=None, iters=100, units="cm"), retarget_bvh(pb, fps=None, iters=100, units="cm")
 
 
 def test_two_rigs_of_the_same_motion_agree(pair):
@@ -211,7 +211,7 @@ def test_without_the_convention_the_rigs_disagree(pair):
     _, _, pb, a, _ = pair
     by_name = JOINT_MAPS["daz"].renamed({}, "daz_by_name")
     by_name.rest_convention = False
-    b = retarget_bvh(pb, fps=None, iters=150, joint_map=by_name, units="cm")
+    b = retarget_bvh(pb, fps=None, iters=100, joint_map=by_name, units="cm")
     ok, msg = pair_agrees(a, b)
     print("A vs B by name:", msg)
     assert not ok
@@ -223,7 +223,7 @@ def test_swapped_arms_fail_the_side_check_and_the_pair_bound(pair):
     m = JOINT_MAPS["daz"]
     for x in ("shoulder", "elbow", "wrist", "hand"):
         m = m.swapped(f"left_{x}", f"right_{x}")
-    b = retarget_bvh(pb, fps=None, iters=150, joint_map=m, units="cm")
+    b = retarget_bvh(pb, fps=None, iters=100, joint_map=m, units="cm")
     fit = b.extra["fit"]
     print("arms swapped:", fit.summary(), fit.side_checks, b.extra["warnings"])
     assert fit.side_checks["shoulders_match_hips"] < 0.2
@@ -261,11 +261,11 @@ def test_real_131_with_swapped_arms_is_flagged():
     m = JOINT_MAPS["cmu"]
     for x in ("shoulder", "elbow", "wrist", "hand"):
         m = m.swapped(f"left_{x}", f"right_{x}")
-    ms = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=15, iters=80, joint_map=m)
+    ms = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=10, iters=60, joint_map=m)
     fit = ms.extra["fit"]
     print(fit.summary(), fit.side_checks)
     assert fit.side_checks["shoulders_match_hips"] < 0.2 and ms.extra["warnings"]
-    good = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=15, iters=80)
+    good = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=10, iters=60)
     assert good.extra["fit"].side_checks["shoulders_match_hips"] == 1.0
 
 
@@ -278,8 +278,8 @@ def test_real_131_renamed_to_motionbuilder_names_gives_the_same_motion(tmp_path)
     text = re.sub(r"(ROOT|JOINT) (\w+)", lambda m: f"{m.group(1)} {CMU_MB_RENAME.get(m.group(2), m.group(2))}", text)
     p = tmp_path / "131_03.bvh"
     p.write_text(text)
-    mb = retarget_bvh(p, fps=15, iters=80)
-    std = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=15, iters=80)
+    mb = retarget_bvh(p, fps=10, iters=60)
+    std = retarget_bvh(DATA / "cmu" / "131_03.bvh", fps=10, iters=60)
     assert (mb.extra["joint_map"], std.extra["joint_map"]) == ("cmu_mb", "cmu")
     assert abs(mb.extra["fit"].mean_mm - std.extra["fit"].mean_mm) < 0.5
     ok, msg = pair_agrees(mb, std)
@@ -303,12 +303,13 @@ def test_real_rigs_import_near_the_standard_rig_with_an_upright_pelvis(rel, jmap
     from training.data.asf_amc import read_asf_amc
     from training.data.retarget import retarget_skeleton
     path = DATA / rel
-    ms = (retarget_skeleton(read_asf_amc(path), fps=15, iters=100) if path.suffix == ".amc"
-          else retarget_bvh(path, fps=15, iters=100))
+    ms = (retarget_skeleton(read_asf_amc(path), fps=10, iters=60) if path.suffix == ".amc"
+          else retarget_bvh(path, fps=10, iters=60))
     fit = ms.extra["fit"]
     pitch = _pelvis_pitch_upright(ms)
     print(rel, ms.extra["joint_map"], fit.summary(), f"pelvis pitch {pitch:.1f} deg", fit.side_checks)
     assert ms.extra["joint_map"] == jmap
     assert fit.mean_mm <= 32.0 and fit.max_joint_mm <= 60.0
-    assert min(fit.side_checks.values()) > 0.8 and not ms.extra["warnings"]
+    assert fit.side_checks["shoulders_match_hips"] > 0.95 and fit.side_checks["feet_forward"] > 0.8
+    assert not ms.extra["warnings"]
     assert abs(pitch) < 8.0

@@ -347,7 +347,34 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def rig_table(summary: dict) -> str:
+    """Markdown table per rig (joint map) of an ``import_summary.json``: clips, subjects, frames, minutes,
+    frame-weighted mean fit error, worst clip, worst joint mean, clips with warnings."""
+    by = defaultdict(list)
+    for r in summary.get("files", []):
+        if "mean_mm" in r:
+            by[_rig(r)].append(r)
+    lines = ["| rig (joint map) | clips | subjects | frames @ 30 fps | minutes | mean fit error (mm) | worst clip (mm) "
+             "| worst joint (mm) | clips with warnings |", "|---|---|---|---|---|---|---|---|---|"]
+    for rig, rr in sorted(by.items()):
+        w = np.array([r["frames"] for r in rr], float)
+        m = np.array([r["mean_mm"] for r in rr])
+        wj = [r["worst_joint_mm"] for r in rr if "worst_joint_mm" in r]
+        subj = sorted({r["subject"] for r in rr}, key=lambda x: (len(x), x))
+        lines.append(f"| {rig} | {len(rr)} | {', '.join(subj)} | {int(w.sum())} | {w.sum() / 30 / 60:.1f} | "
+                     f"{float((w * m).sum() / w.sum()):.1f} | {m.max():.1f} | {max(wj) if wj else float('nan'):.1f} | "
+                     f"{sum(1 for r in rr if r.get('warnings'))} |")
+    return "\n".join(lines)
+
+
 def cmd_inspect(a: argparse.Namespace) -> int:
+    if a.by_rig:
+        f = Path(a.dir) / "import_summary.json"
+        if not f.is_file():
+            print(f"no import_summary.json in {a.dir}", file=sys.stderr)
+            return 1
+        print(rig_table(json.loads(f.read_text())))
+        return 0
     from training.data.dataset import load_motion_dir
     seqs = load_motion_dir(a.dir)
     if not seqs:
@@ -508,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("inspect-mocap", help="counts and durations per subject")
     s.add_argument("dir")
     s.add_argument("-v", "--verbose", action="store_true", help="also list every sequence")
+    s.add_argument("--by-rig", action="store_true", help="table per rig from DIR/import_summary.json")
     s.set_defaults(func=cmd_inspect)
     r = sub.add_parser("render-skeleton", help="mp4/gif preview of a canonical motion file")
     r.add_argument("file")

@@ -151,7 +151,7 @@ class FitResult:
                                         "in the joint map?)",
                 "feet_forward": "the feet point backwards in the trunk frame (every side swapped in the joint map?)"}
         out += [f"{what.get(k, k)}: agrees in {100 * v:.0f}% of frames" for k, v in self.side_checks.items()
-                if v < SIDE_AGREEMENT_MIN]
+                if v < SIDE_AGREEMENT_MIN.get(k, 0.8)]
         if mean_mm is not None and self.mean_mm > mean_mm:
             out.append(f"mean fit error {self.mean_mm:.1f} mm above the bound {mean_mm:g} mm")
         if joint_mm is not None and self.max_joint_mm > joint_mm:
