@@ -222,3 +222,20 @@ def _ddp_rank(rank: int, world: int, port: int, out: str, q) -> None:
                   "world": summary["world_size"]}))
     dist.barrier()
     dist.destroy_process_group()
+
+
+def test_slim_checkpoint_continues_training(tmp_path):
+    from training.spin.checkpoint import slim_checkpoint
+
+    cfg = _cfg(steps=1)
+    train(cfg, tmp_path / "a", progress=False)
+    slim = slim_checkpoint(tmp_path / "a" / "ckpt_last.pt", tmp_path / "slim.pt")
+    ck = torch.load(slim, weights_only=True)
+    assert "optimizer" not in ck and all(v.dtype != torch.float32 for v in ck["model"].values())
+    full, _ = load_model(tmp_path / "a" / "ckpt_last.pt")
+    half, _ = load_model(slim)
+    for (k, a), (_, b) in zip(full.state_dict().items(), half.state_dict().items()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-3)
+    more = apply_overrides(cfg, [f"train.init_ckpt={slim}"])
+    summary = train(more, tmp_path / "b", progress=False)
+    assert summary["steps"] == 1 and "from slim.pt" in summary["training_data"]

@@ -133,7 +133,7 @@ def build_per_frame(backbone: str | None = "resnet18", seed: int = 0, ckpt: str 
         if body is not None and body.name != mc.get("body_model"):
             raise ValueError(f"{ckpt}: trained with the '{mc.get('body_model')}' body, not '{body.name}'")
         model = build_model(mc, body, load_backbone_weights=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict({k: (v.float() if v.dtype == torch.float16 else v) for k, v in state["model"].items()})
         model.input_size = int(mc.get("input_size", 224))
         model.cpu_hours = float(state.get("cpu_hours", 0.0))
         return model.eval()

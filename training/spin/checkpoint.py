@@ -19,7 +19,8 @@ from training.models.spin import PerFrameRegressor
 from training.spin.config import ModelConfig
 from training.spin.finetune import bn_modules
 
-__all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch"]
+__all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch",
+           "slim_checkpoint"]
 
 
 class CheckpointMismatch(ValueError):
@@ -88,5 +89,22 @@ def load_model(path: str | Path, mcfg: ModelConfig | None = None,
     if mcfg is not None:
         check_compatible(ckpt, mcfg, str(path))
     model = build_model(ckpt["model_config"], body, load_backbone_weights=False)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(_float32(ckpt["model"]))
     return model.eval(), ckpt
+
+
+def _float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in state.items()}
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """A small checkpoint to commit and continue from: the model weights as float16 plus the configs, step,
+    history, CPU hours and training-data text; no optimizer / scheduler / RNG state (training continues
+    with a fresh optimizer via ``train.init_ckpt``). Float16 buffers/weights are cast back on load."""
+    ck = read_checkpoint(src)
+    slim = {k: v for k, v in ck.items() if k not in ("optimizer", "scheduler", "rng")}
+    slim["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
+    slim["slim"] = True
+    dst = Path(dst)
+    torch.save(slim, dst)
+    return dst

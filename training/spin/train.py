@@ -200,12 +200,15 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
     body = build_body(mc)
     model = build_model(mc, body)
     teacher = None
-    if tc.stage == "finetune":
-        if not tc.init_ckpt:
-            raise ValueError("train.stage 'finetune' needs train.init_ckpt (the stage-1 checkpoint)")
+    init_cpu_h = 0.0
+    if tc.stage == "finetune" and not tc.init_ckpt:
+        raise ValueError("train.stage 'finetune' needs train.init_ckpt (the stage-1 checkpoint)")
+    if tc.init_ckpt:      # finetune: the stage-1 model; pretrain: continue from committed weights
         init = read_checkpoint(tc.init_ckpt)
         check_compatible(init, mc, tc.init_ckpt)
-        model.load_state_dict(init["model"])
+        init_cpu_h = float(init.get("cpu_hours", 0.0))
+        model.load_state_dict({k: (v.float() if v.dtype == torch.float16 else v) for k, v in init["model"].items()})
+    if tc.stage == "finetune":
         if tc.pseudo_labels != "off":
             teacher = copy.deepcopy(model).eval().requires_grad_(False)
     ntrain = set_trainable(model, tc.trainable)
@@ -228,7 +231,7 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
     n_syn = len(syn) if syn is not None else 0
     n_real = len(mix) - n_syn
 
-    step, best, best_step, history, cpu_s = 0, float("inf"), None, [], 0.0
+    step, best, best_step, history, cpu_s = 0, float("inf"), None, [], 3600 * init_cpu_h
     last = out / "ckpt_last.pt"
     if resume and last.is_file():
         ck = read_checkpoint(last)
