@@ -35,13 +35,15 @@ render-bench: setup
 clean:
 	rm -rf build install log .pytest_cache
 
-# MoCap-SPIN default per-frame model (resumable: rerun to continue): render shards, train, export fp16 + fp32.
+# MoCap-SPIN default per-frame model (resumable: rerun to continue; on a fresh clone it continues from the
+# committed models/mocap_spin_resume.pt): render shards, train, export fp16 (+ fp32 twin).
 SPIN_SAMPLES ?= 3000
 train-spin: setup
 	$(PY) -m training.spin.render_shards --split val --out runs/spin/shards/val --count 64
 	$(PY) -m training.spin.render_shards --split test --out runs/spin/shards/test --count 128
 	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
-	$(PY) -m training.spin.train --config training/configs/spin_default.yaml --out runs/spin_default
+	$(PY) -m training.spin.train --config training/configs/spin_default.yaml --out runs/spin_default \
+		$$([ -f runs/spin_default/ckpt_last.pt ] || echo --set train.init_ckpt=models/mocap_spin_resume.pt)
 	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_default/ckpt_best.pt --fp16 --per-frame-only
 
 # Closed-loop scenario suite (issue 13): rendered frames -> real perception + controller nodes -> robot, on sim time.
