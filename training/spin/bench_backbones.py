@@ -8,8 +8,9 @@ For every backbone and input size: the whole :class:`~training.models.spin.PerFr
 (backbone + 3-iteration regressor + body joints) is timed for one training step (forward, backward,
 AdamW step; batch ``--batch``, median of ``--train-steps`` after a warm-up), then exported to ONNX and
 timed in onnxruntime (CPUExecutionProvider, batch 1, ``--ort-threads`` intra-op threads, p50 / p90 of
-``--runs`` runs, and the median process CPU ms per run). Prints a Markdown table (and writes it to ``--out`` if given). The machine's load
-average is printed with it: on a shared CPU the numbers move with it.
+``--runs`` runs, and the median process CPU ms per run). Prints a Markdown table (and writes it to
+``--out`` if given). The machine's load average is printed with it: on a shared CPU the wall times move
+with it; the CPU time is what the model costs.
 """
 from __future__ import annotations
 
