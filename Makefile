@@ -30,7 +30,7 @@ contact-sheet: setup
 		--contact-sheet docs/contact_sheet.png
 
 render-bench: setup
-	$(PY) -m bench.render_throughput --shared
+	$(PY) -m bench.render_throughput --shared --n 32 --batch 16
 
 clean:
 	rm -rf build install log .pytest_cache
