@@ -67,15 +67,9 @@ class DemoMonitor:
         if not rclpy.ok():
             rclpy.init(signal_handler_options=SignalHandlerOptions.NO)   # the runner owns SIGINT/SIGTERM
         self.node = Node("pose_stack_monitor", namespace=namespace or None)
-        self.frames = 0
-        self.image_stamps: set[int] = set()
-        self.pose_msgs = 0
-        self.poses = 0
-        self.matched = 0
-        self.latency: dict[str, list[float]] = {k: [] for k in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms")}
-        self.states: Counter = Counter()
+        self.image_stamps: set[int] = set()       # kept across reset(): poses of earlier frames still match
         self.gt: dict[int, np.ndarray] = {}
-        self.mpjpe: list[float] = []
+        self.reset()
         n = self.node
         # Frames are counted on camera_info (same stamp as each image, a few hundred bytes): a third subscriber
         # to multi-megabyte images over shared memory lost them part-way in some runs and made the summary
@@ -87,6 +81,16 @@ class DemoMonitor:
         n.create_subscription(SafetyStatus, "safety_status", self._on_status, 50)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
+
+    def reset(self) -> None:
+        """Start counting afresh (the runner calls it at the first pose message: start-up is not measured)."""
+        self.frames = 0
+        self.pose_msgs = 0
+        self.poses = 0
+        self.matched = 0
+        self.latency: dict[str, list[float]] = {k: [] for k in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms")}
+        self.states: Counter = Counter()
+        self.mpjpe: list[float] = []
 
     def _on_frame(self, msg: CameraInfo) -> None:
         self.frames += 1

@@ -154,7 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                         ("demo", "run on the embedded default for a bounded time and print a summary")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--duration", type=float, default=0.0 if name == "run" else 20.0,
-                       help="seconds to run (0 = until Ctrl-C)")
+                       help="seconds to run (0 = until Ctrl-C)" + ("; counted from the first pose message, so a slow "
+                                                                    "start-up does not eat into it" if name == "demo"
+                                                                    else ""))
+        if name == "demo":
+            p.add_argument("--startup-timeout", type=float, default=120.0,
+                           help="seconds to wait for the first pose message before giving up")
         p.add_argument("--config-dir", type=Path, default=None, help="folder with camera/perception/controller.yaml")
         p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
         p.add_argument("--remap", action="append", default=[], metavar="NODE:FROM:=TO")
@@ -198,7 +203,17 @@ def main(argv: list[str] | None = None) -> int:
         stack = Stack(specs, cfg_dir, sets, remaps, args.namespace, args.log_dir)
         print(f"[pose_stack] started {', '.join(f'{n} (pid {p.pid})' for n, p in stack.procs.items())}",
               flush=True)
-        while args.duration <= 0 or time.monotonic() - start < args.duration:
+        if monitor is not None:     # the demo's clock starts with the first pose message
+            while monitor.pose_msgs == 0 and not stack.failed():
+                if time.monotonic() - start > args.startup_timeout:
+                    print(f"[pose_stack] no pose message within {args.startup_timeout:g} s", file=sys.stderr)
+                    exit_code = 1
+                    break
+                monitor.spin_for(0.2)
+            print(f"[pose_stack] first pose message after {time.monotonic() - start:.1f} s", flush=True)
+            monitor.reset()
+            start = time.monotonic()
+        while exit_code == 0 and (args.duration <= 0 or time.monotonic() - start < args.duration):
             if monitor is not None:
                 monitor.spin_for(0.2)
             else:
