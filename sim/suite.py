@@ -57,6 +57,8 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
     m = compute_metrics(trace, sc, robot, cfg, setting, brain)
     if out is not None:
         plot_run(trace, m, out / f"{name}_{setting}_{brain}.png")
+        import numpy as np
+        np.savez_compressed(out / f"{name}_{setting}_{brain}_trace.npz", **trace.arrays())
     return trace, m, note
 
 
