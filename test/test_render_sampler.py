@@ -179,6 +179,7 @@ def test_bad_input_fails_at_start(tmp_path, r):
 
 
 def test_missing_gl_stack_names_the_packages(monkeypatch):
+    pytest.importorskip("moderngl", reason="the renderer needs moderngl (requirements/training.txt)")
     import ctypes.util
     from training.render import gl
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
