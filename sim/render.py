@@ -8,7 +8,6 @@ colours), far to near.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -213,5 +212,5 @@ def camera_intrinsics(width: int, height: int, hfov_deg: float) -> Intrinsics:
     return Intrinsics.from_fov(width, height, hfov_deg)
 
 
-__all__ = ["PersonView", "FrameRenderer", "ProceduralRenderer", "RENDERERS", "make_renderer", "camera_intrinsics",
-           "math"]
+__all__ = ["PersonView", "FrameRenderer", "ProceduralRenderer", "MeshRenderer", "RENDERERS", "make_renderer",
+           "camera_intrinsics"]

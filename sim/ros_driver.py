@@ -17,7 +17,6 @@ Both nodes run with ``use_sim_time``. One frame, with ``t_k`` its simulated time
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -246,4 +245,4 @@ class NodeBrain:
                 f"{self.mismatches} command/status mismatches")
 
 
-__all__ = ["NodeBrain", "LoopSyncError", "IMAGE_TOPIC", "INFO_TOPIC", "T0", "math"]
+__all__ = ["NodeBrain", "LoopSyncError", "IMAGE_TOPIC", "INFO_TOPIC", "T0"]

@@ -125,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.command == "list":
-        for n, f in SCENARIOS.items():
-            sc = f.__call__  # noqa: F841 - builders are listed with their descriptions below
-            print(f"{n:16s} {make_scenario(n).robot:12s} {make_scenario(n).description}")
+        for n in SCENARIOS:
+            sc = make_scenario(n)
+            print(f"{n:16s} {sc.robot:12s} {sc.description}")
         print("zone settings:", ", ".join(f"{k} {v or '(config files as they are)'}" for k, v in ZONE_SETTINGS.items()))
         return 0
     try:

@@ -12,7 +12,7 @@ from sim.metrics import compute_metrics
 from sim.motions import MotionLoadError, get_motion, load_motion
 from sim.people import SOLE_M, Actor, Hold, Walk
 from sim.render import PersonView, camera_intrinsics, make_renderer
-from sim.robots import CameraMount, RobotModel, RobotModelError, make_robot
+from sim.robots import RobotModel, RobotModelError, make_robot
 from sim.scenarios import SCENARIOS, make_scenario
 from sim.suite import main as sim_main
 from sim.world import ClosedLoop, OracleBrain, Trace
