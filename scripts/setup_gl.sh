@@ -37,7 +37,7 @@ fi
 echo "[setup_gl] rendering the demo scene into .cache/demo_scene (about a minute)"
 rm -rf "$ROOT/.cache/demo_scene.tmp"
 if (cd "$ROOT" && LP_NUM_THREADS=2 "$VENV/bin/python" -m training.render.demo_scene --out .cache/demo_scene.tmp 2>&1 \
-      | tr '\r' '\n' | grep -v -E "^demo scene:|Warp|CUDA|Devices|\"cpu\"|Kernel cache|/.cache/warp|^ *$" || true) \
+      | tr '\r' '\n' | grep -v -E "^demo scene:|Warp|CUDA|Devices|\"cpu\"|Kernel cache|/.cache/warp|^Module anny|^ *$" || true) \
    && [ -f "$ROOT/.cache/demo_scene.tmp/meta.json" ]; then
   rm -rf "$ROOT/.cache/demo_scene" && mv "$ROOT/.cache/demo_scene.tmp" "$ROOT/.cache/demo_scene"
   echo "$HASH" > "$STAMP"
