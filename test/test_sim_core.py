@@ -97,6 +97,13 @@ def test_motion_errors_name_the_problem(tmp_path):
         get_motion("moonwalk")
 
 
+def test_cli_refuses_a_motion_file_that_does_not_load(tmp_path, capsys):
+    bad = tmp_path / "walk.bvh"
+    bad.write_text("MOTION\nFrames: 1\n")
+    assert sim_main(["run", "empty", "--brain", "oracle", "--mocap", str(bad)]) == 2
+    assert "walk.bvh does not load" in capsys.readouterr().err
+
+
 def test_unknown_scenario_is_a_clear_error(capsys):
     with pytest.raises(KeyError, match="unknown scenario 'dance'.*walk_toward"):
         make_scenario("dance")
