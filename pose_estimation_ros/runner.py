@@ -74,14 +74,20 @@ def parse_remaps(items: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def _child_setup() -> None:
-    """In the child before exec: SIGTERM when the runner dies (even by SIGKILL), so no node outlives it."""
+def _child_setup(nice: int = 0) -> None:
+    """In the child before exec: SIGTERM when the runner dies (even by SIGKILL), so no node outlives it; the
+    node's scheduling priority (:attr:`NodeSpec.nice`) where this process may raise it."""
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
     except OSError:                        # pragma: no cover - not Linux/glibc
         pass
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:                    # not permitted: run at the default priority
+            pass
 
 
 def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None = None,
@@ -96,7 +102,7 @@ def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None =
     cmd = node_command(spec, cfg_dir, overrides, remaps, namespace)
     out = open(log_path, "w") if log_path else None
     return subprocess.Popen(cmd, env=loopback_env(), stdout=out, stderr=subprocess.STDOUT if out else None,
-                            process_group=0, preexec_fn=_child_setup)
+                            process_group=0, preexec_fn=lambda: _child_setup(spec.nice))
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0, interrupt: bool = True) -> int:

@@ -17,13 +17,17 @@ class NodeSpec:
     module: str                                  # python -m module (runner)
     params_file: str                             # file in config/
     remappings: tuple[tuple[str, str], ...] = ()
+    # Scheduling priority as a nice increment (negative = ahead of the others) where the runner may set it
+    # (root, or CAP_SYS_NICE); ignored elsewhere. The safety controller runs ahead of perception, so a CPU
+    # saturated by perception does not delay its watchdog and stop commands.
+    nice: int = 0
 
 
 STACK: tuple[NodeSpec, ...] = (
     NodeSpec("camera", "camera_node", f"{PACKAGE}.nodes.camera_node", "camera.yaml"),
     NodeSpec("perception", "perception_node", f"{PACKAGE}.nodes.perception_node", "perception.yaml",
              (("image", "image_raw"),)),
-    NodeSpec("controller", "controller_node", f"{PACKAGE}.nodes.controller_node", "controller.yaml"),
+    NodeSpec("controller", "controller_node", f"{PACKAGE}.nodes.controller_node", "controller.yaml", nice=-5),
 )
 
 
