@@ -102,7 +102,7 @@ def test_losses_decrease_on_a_fixed_small_batch():
         loss.backward()
         opt.step()
     for k in ("kp2d", "kp3d", "pose"):
-        assert float(parts[k]) < 0.6 * first[k], (k, first[k], float(parts[k]))
+        assert float(parts[k].detach()) < 0.6 * first[k], (k, first[k], float(parts[k].detach()))
 
 
 def test_weak_perspective_projection_by_hand():
