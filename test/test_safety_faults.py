@@ -181,3 +181,44 @@ def test_pose_array_count_reads_the_number_of_people_without_deserializing():
         assert pose_array_count(serialize_message(msg)) == n
     with pytest.raises(ValueError, match="too short"):
         pose_array_count(b"\x00\x01\x00\x00")
+
+
+def _stopped_by_near_person(**kw):
+    m = healthy(**kw)
+    for k in range(5):
+        feed(m, 10.3 + 0.05 * k, [(1, NEAR)])
+    assert m.step(10.5).state == State.STOP
+    return m
+
+
+def test_a_person_who_stopped_the_robot_and_vanished_holds_the_stop():
+    m = _stopped_by_near_person(vanish_hold=2.0)
+    decisions = []
+    for k in range(40):                              # nobody seen for 4 s: too close for the camera, not gone
+        t = 10.55 + 0.1 * k
+        feed(m, t, [])
+        decisions.append((t, m.step(t)))
+    # the stop zone releases after its exit hysteresis; the person's STOP is then held for vanish_hold
+    last_zone_stop = max(t for t, d in decisions if d.zone == "stop")
+    held = [(t, d) for t, d in decisions if last_zone_stop < t <= last_zone_stop + 2.0 - 1e-6]
+    assert held and all((d.state, d.zone, d.speed_fraction) == (State.STOP, "vanished", 0.0) for _, d in held)
+    after = [d for t, d in decisions if t > last_zone_stop + 2.05]
+    assert after and all(d.state != State.STOP for d in after), after[:2]
+
+
+def test_a_person_seen_again_outside_releases_without_the_vanish_hold():
+    m = _stopped_by_near_person(vanish_hold=30.0)
+    for k in range(6):
+        t = 10.55 + 0.05 * k
+        feed(m, t, [(1, FAR)])
+        d = m.step(t)
+    assert d.zone != "vanished" and d.state == State.NORMAL
+
+
+def test_vanish_hold_zero_releases_as_before():
+    m = _stopped_by_near_person(vanish_hold=0.0)
+    for k in range(6):
+        t = 10.55 + 0.05 * k
+        feed(m, t, [])
+        d = m.step(t)
+    assert d.state == State.NORMAL

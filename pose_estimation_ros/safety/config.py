@@ -124,6 +124,7 @@ class SafetyConfig:
     latch_stop: bool = False
     param_reject_hold: float = 2.0
     max_people: int = 64                # more people in one message => FAULT (bounded work per message)
+    vanish_hold: float = 2.0            # s a person-caused STOP is held after that person is no longer seen
     max_joint_distance: float = 100.0   # m from the camera; a joint farther away is implausible => FAULT
 
     def zone(self, name: str) -> ZoneConfig:
@@ -175,6 +176,9 @@ _GLOBAL: dict[str, tuple[str, str, float | None, float | None, tuple | None, boo
                    "is gone).", None, None, None, False),
     "param_reject_hold": ("param_reject_hold", "FAULT (stop) for this long after a rejected parameter set "
                           "(s; 0 disables).", 0.0, 60.0, None, False),
+    "vanish_hold": ("vanish_hold", "Hold a STOP caused by a person for this long after that person is no longer "
+                    "seen (a person too close for the camera is still there; s, 0 disables).", 0.0, 3600.0, None,
+                    False),
     "max_people": ("max_people", "FAULT (stop) when a pose message holds more people than this (bounds the "
                    "work per message).", 1, 10000, None, False),
     "max_joint_distance": ("max_joint_distance", "FAULT (stop) when a joint is farther than this from the camera "

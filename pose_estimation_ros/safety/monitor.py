@@ -203,6 +203,7 @@ class SafetyMonitor:
         self._latched: Decision | None = None
         self._reject_until = -math.inf
         self._reject_reason = ""
+        self._stopper: tuple[int, float, str] | None = None    # (person id, last seen stopping the robot, zone)
         self.command: tuple[float, ...] = (0.0, 0.0, 0.0)
         self.last: Decision | None = None
         self._build()
@@ -427,7 +428,7 @@ class SafetyMonitor:
             self.command = tuple(float(v) for v in command)
         dec = self._fault(now)
         if dec is None:
-            dec = self._target()
+            dec = self._hold_vanished(now, self._target())
         dec = self._finish(now, dec)
         self.last = dec
         return dec
@@ -531,6 +532,23 @@ class SafetyMonitor:
                     f"{extra}")
         where = "inside" if hit.value <= 0 else f"{hit.value:.2f} m from"
         return f"zone '{zone}': person {hit.person_id} {_joint_name(hit.joint)} {where} the zone{extra}"
+
+    def _hold_vanished(self, now: float, target: Decision) -> Decision:
+        """A person who stopped the robot and is no longer seen may be too close for the camera to see (below
+        or beside it): hold the STOP for ``vanish_hold`` s after they were last seen stopping it. Seeing them
+        again, outside every stop condition, releases it through the usual hysteresis."""
+        if target.state == State.STOP and target.person_id >= 0:
+            self._stopper = (target.person_id, now, target.zone)
+            return target
+        if self._stopper is None:
+            return target
+        pid, since, zone = self._stopper
+        if any(p.person_id == pid for p in self.people) or now - since > self.cfg.vanish_hold:
+            self._stopper = None
+            return target
+        return Decision(State.STOP, 0.0, "vanished", pid, target.min_distance,
+                        f"person {pid} stopped the robot ({zone}) and is not seen since {now - since:.2f} s: "
+                        f"held for vanish_hold {self.cfg.vanish_hold:g} s")
 
     def _finish(self, now: float, target: Decision) -> Decision:
         cfg = self.cfg
