@@ -15,6 +15,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json")),
+        # BlazePose person-detector files, taken out of the mediapipe wheel by scripts/setup_detector.sh
+        (f"share/{PACKAGE}/models/detectors", glob("models/detectors/*.tflite") + glob("models/detectors/LICENSE*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
