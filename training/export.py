@@ -307,12 +307,12 @@ def _usable(path: Path, kind: str, body: BodyModel | None = None) -> bool:
         return False
 
 
-def _trained_body(path: Path) -> str | None:
-    """The body of a present, integrity-checked, *trained* per-frame model at ``path``, else None."""
+def _trained_body(path: Path, kind: str = model_meta.KIND_PER_FRAME) -> str | None:
+    """The body of a present, integrity-checked, *trained* model of ``kind`` (default per-frame) at ``path``,
+    else None."""
     try:
         meta = model_meta.load_metadata(path)
-        model_meta.check_metadata(meta, kind=model_meta.KIND_PER_FRAME, joint_names=skeleton.JOINT_NAMES,
-                                  source=str(path))
+        model_meta.check_metadata(meta, kind=kind, joint_names=skeleton.JOINT_NAMES, source=str(path))
     except model_meta.ModelMetadataError:
         return None
     return body_model_of(meta) if meta.trained else None
@@ -370,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     if present:   # --missing-only: a committed trained per-frame model decides the body of what is missing
         _log(f"{out / PER_FRAME_FILE} is trained with the '{present}' body: exporting missing models for it")
         wanted = {present}
+    elif a.missing_only and not wanted and not named:   # else committed trained PoseBERT models decide it
+        tb = {b for b in (_trained_body(out / TEMPORAL_FILE, model_meta.KIND_TEMPORAL),
+                          _trained_body(out / TEMPORAL_LAG_FILE.format(k=4), model_meta.KIND_TEMPORAL)) if b}
+        if len(tb) == 1:
+            _log(f"the trained temporal models in {out} use the '{next(iter(tb))}' body: exporting missing models for it")
+            wanted = tb
     body_name = (wanted | set(named.values()) or {"skeleton"}).pop()
     t0 = time.perf_counter()
     body = make_body(body_name, a.smpl_model_path)
