@@ -136,7 +136,8 @@ def _dist_setup() -> tuple[int, int]:
 def describe_training(cfg: SpinConfig, step: int, cpu_hours: float, init: str | None) -> str:
     d = cfg.data
     syn = {"render": f"renders of the mocap of subjects {','.join(d.train_subjects)} (training.render, train "
-                     "textures/backgrounds)", "shards": f"pre-rendered shards {','.join(d.shard_dirs)}",
+                     "textures/backgrounds)", "shards": f"renders of the imported mocap (training.render's train split: train subjects' motions, "
+                     f"train textures/backgrounds), pre-rendered into {','.join(d.shard_dirs)}",
            "stick": "procedural stick figures (smoke run)"}[d.source]
     real = (f"stand-in 'real' = pre-rendered shards of a separate appearance domain ({', '.join(d.real_shards)}), "
             "not real photos" if d.real_shards else
