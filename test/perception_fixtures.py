@@ -10,7 +10,9 @@ from onnx import TensorProto, helper
 
 from pose_estimation_ros import skeleton
 from pose_estimation_ros.perception.detectors import Detection
-from pose_estimation_ros.perception.metadata import KIND_PER_FRAME, ModelMetadata, Normalization, write_metadata
+from pose_estimation_ros.perception.metadata import (KIND_PER_FRAME, ModelMetadata, Normalization, load_metadata,
+                                                     write_metadata)
+from pose_estimation_ros.perception.pipeline import default_model_dir
 from pose_estimation_ros.synthetic_scene import SyntheticScene
 
 
@@ -22,12 +24,15 @@ def write_batch_per_frame(path, size: int = 32, joints=None, cam=(1.0, 0.0, 0.0)
     input): a model whose answer changes with what it sees (``gain`` != 0 makes a "bad" model that throws
     the translation and the joints around), constant with zero gains.
     """
+    # The packaged temporal models decide the body: a per-frame model on another body is refused beside them.
+    temporal = load_metadata(default_model_dir() / "posebert.onnx")
+    nb = temporal.num_betas
     img = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("pose6d", "betas", "cam", "joints")]
     j = np.ones((24, 3)) if joints is None else np.asarray(joints, float)
-    consts = {"pose6d": np.tile([1, 0, 0, 0, 1, 0], (1, 24, 1)), "betas": np.zeros((1, 10)),
+    consts = {"pose6d": np.tile([1, 0, 0, 0, 1, 0], (1, 24, 1)), "betas": np.zeros((1, nb)),
               "cam": np.asarray(cam, float)[None], "joints": j[None]}
-    gains = {"pose6d": np.zeros((1, 24, 6)), "betas": np.zeros((1, 10)), "cam": np.asarray(cam_gain, float)[None],
+    gains = {"pose6d": np.zeros((1, 24, 6)), "betas": np.zeros((1, nb)), "cam": np.asarray(cam_gain, float)[None],
              "joints": np.full((1, 24, 3), joints_gain)}
     nodes = [helper.make_node("ReduceMean", ["image"], ["m4"], axes=[1, 2, 3], keepdims=1),   # (N,1,1,1)
              helper.make_node("Reshape", ["m4", "shape3"], ["m3"]),                           # (N,1,1)
@@ -48,7 +53,8 @@ def write_batch_per_frame(path, size: int = 32, joints=None, cam=(1.0, 0.0, 0.0)
     write_metadata(path, ModelMetadata(kind=KIND_PER_FRAME, name="test_batch", skeleton=skeleton.SKELETON_ID,
                                        joint_names=list(skeleton.JOINT_NAMES), opset=17, trained=False,
                                        training_data="test fixture", input_size=[size, size],
-                                       normalization=Normalization()))
+                                       normalization=Normalization(), num_betas=nb,
+                                       architecture={"body_model": temporal.architecture.get("body_model")}))
 
 
 @dataclass
