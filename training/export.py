@@ -70,6 +70,7 @@ DEFAULT_LAGS: tuple[int, ...] = ()   # untrained lagged variants exported by def
 TEMPORAL_DEFAULTS: dict[str, Any] = {"num_layers": 4, "dim": 128, "heads": 4, "ffn_dim": 256, "attention": "causal"}
 DEFAULT_OPSET = 17
 MAX_ABS_DIFF = 1e-3
+UNTRAINED_BACKBONE = "resnet18"   # backbone of a per-frame model exported without a checkpoint (as before)
 # fp16 weight storage: the exporter folds BN into the convolutions before the weights are rounded, so the
 # fp16 file differs from the rounded torch model by about the fp16 precision of the folded weights.
 FP16_MAX_ABS_DIFF = 2e-2
@@ -140,7 +141,7 @@ def build_per_frame(backbone: str | None = "resnet18", seed: int = 0, ckpt: str 
         model.input_size = int(mc.get("input_size", 224))
         model.cpu_hours = float(state.get("cpu_hours", 0.0))
         return model.eval()
-    backbone = backbone or DEFAULT_BACKBONE
+    backbone = backbone or UNTRAINED_BACKBONE
     model = PerFrameRegressor(backbone=backbone, body=body, **kwargs)
     if ckpt is not None:
         load_checkpoint(model, ckpt)
@@ -325,9 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--backbone", default=None, choices=sorted(BACKBONES),
-                   help=f"per-frame backbone (default: the checkpoint's, else {DEFAULT_BACKBONE})")
+                   help=f"per-frame backbone (default: the checkpoint's, else {UNTRAINED_BACKBONE}; the trained "
+                        f"default is {DEFAULT_BACKBONE})")
     p.add_argument("--input-size", type=int, default=None,
-                   help="square per-frame input size H=W (default: the checkpoint's, else 160)")
+                   help="square per-frame input size H=W (default: the checkpoint's, else 224)")
     p.add_argument("--per-frame-only", action="store_true",
                    help="export only the per-frame model (leave the temporal models in --out untouched)")
     p.add_argument("--temporal-only", action="store_true",
@@ -393,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"keeping {out / PER_FRAME_FILE} (present, metadata checks)")
     else:
         spin = build_per_frame(a.backbone, a.seed, a.per_frame_ckpt, body=body)
-        a.input_size = a.input_size or getattr(spin, "input_size", 160)
+        a.input_size = a.input_size or getattr(spin, "input_size", 224)
         _log(f"built per-frame model ({spin.backbone_name}, {a.input_size}x{a.input_size}, seed {a.seed}"
              f"{', ckpt ' + a.per_frame_ckpt if a.per_frame_ckpt else ', untrained'})")
         t0 = time.perf_counter()
