@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+
+from training.config_io import apply_overrides_to_dict, load_yaml, save_yaml
 
 __all__ = ["ModelConfig", "DataConfig", "LossConfig", "TrainConfig", "SpinConfig", "load_config", "save_config",
            "apply_overrides", "config_from_dict", "check_ratio"]
@@ -167,31 +168,15 @@ def config_from_dict(d: dict[str, Any]) -> SpinConfig:
 
 
 def load_config(path: str | Path) -> SpinConfig:
-    with open(path) as f:
-        return config_from_dict(yaml.safe_load(f))
+    return config_from_dict(load_yaml(path))
 
 
 def save_config(cfg: SpinConfig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return path
+    return save_yaml(cfg.to_dict(), path)
 
 
 def apply_overrides(cfg: SpinConfig, overrides: list[str]) -> SpinConfig:
-    """Apply ``section.key=value`` strings (value parsed as YAML, e.g. ``train.steps=100``)."""
-    d = cfg.to_dict()
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override '{item}' is not key=value")
-        key, val = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = d
-        for p in parts[:-1]:
-            if p not in node or not isinstance(node[p], dict):
-                raise ValueError(f"unknown config key '{key}'")
-            node = node[p]
-        if parts[-1] not in node and not (len(parts) == 3 and parts[1] in ("render", "standin_render")):
-            raise ValueError(f"unknown config key '{key}'")
-        node[parts[-1]] = yaml.safe_load(val)
-    return config_from_dict(d)
+    """Apply ``section.key=value`` strings (:func:`training.config_io.apply_overrides_to_dict`)."""
+    def open_key(parts: list[str]) -> bool:     # render sections are free-form dicts of renderer options
+        return len(parts) == 3 and parts[1] in ("render", "standin_render")
+    return config_from_dict(apply_overrides_to_dict(cfg.to_dict(), overrides, open_key))
