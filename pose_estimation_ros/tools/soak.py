@@ -154,8 +154,9 @@ class Injector:
 
 def run(minutes: float, every: float, seed: int, log_dir: Path) -> Soak:
     rng = random.Random(seed)
+    # The rejected-parameter hold outlasts the 3 s fault window, so the whole window must be at zero speed.
     sets = {"controller": {"watchdog_timeout": str(WATCHDOG), "control_rate_hz": str(RATE),
-                           "param_reject_hold": "3.0"}}
+                           "param_reject_hold": "5.0"}}
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(list(STACK), config_dir(), sets, {}, log_dir=log_dir)
     inj = Injector()
