@@ -196,20 +196,23 @@ class NodeBrain:
             self.sync_misses += 1
         before = len(self.inbox.status.get(ns, []))
         t_pub = time.perf_counter()
+        stamps = [ns]                 # image stamps sent for this frame (a resend gets the next nanosecond)
         self._publish_frame(frame, ns)
 
         def answered() -> bool:
-            return ns in self.inbox.latency and len(self.inbox.status.get(ns, [])) > before
+            return any(s in self.inbox.latency for s in stamps) and len(self.inbox.status.get(ns, [])) > before
 
-        # A best-effort image can be lost (e.g. the first one after discovery): resend it every RESEND s. A
-        # resent copy of an image perception already has is a duplicate stamp, which it drops without output.
+        # A best-effort image can be lost (e.g. the first one after discovery), and perception may also
+        # publish nothing for one it got (a lagged slot warming up): resend it every RESEND s, stamped 1 ns
+        # later each time, so perception never drops the resent copy as a duplicate of an image it has.
         deadline = time.monotonic() + self.timeout
         while not self._spin_until(answered, min(self.RESEND, max(deadline - time.monotonic(), 0.0))):
             if time.monotonic() >= deadline or self.stack.failed():
                 raise LoopSyncError(f"no answer for the frame at t={t_ros:.3f} s within {self.timeout:.0f} s "
                                     f"(exited nodes: {self.stack.failed()}; logs: {self.log_dir})")
             self.resends += 1
-            self._publish_frame(frame, ns)
+            stamps.append(stamps[-1] + 1)
+            self._publish_frame(frame, stamps[-1])
         arrival, status = self.inbox.status[ns][-1]
         f = float(status.speed_fraction)
         linear = 0.0
@@ -229,7 +232,9 @@ class NodeBrain:
                 self.mismatches += 1
             f = float(self.inbox.arm[-1].data) if self.inbox.arm else 0.0
             angular = 0.0
-        lat = self.inbox.latency.pop(ns)
+        lat = next(self.inbox.latency.pop(s) for s in stamps if s in self.inbox.latency)
+        for s in stamps:
+            self.inbox.latency.pop(s, None)
         for k in [k for k in self.inbox.status if k < ns]:
             del self.inbox.status[k]
         return Command(linear, angular, f, status.state_name, status.zone, (arrival - t_pub) * 1e3,
