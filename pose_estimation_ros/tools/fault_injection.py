@@ -4,8 +4,9 @@
 
 Starts ``controller_node`` as its own process (like ``runner.Stack``, loopback-only DDS), feeds it pose
 messages of a person far away (NORMAL, full speed) from this process, injects one fault at a time and
-measures, on this process's monotonic clock, the time from the injection to the first ``safety_status``
-that commands zero speed (STOP or FAULT), then the state it stays in while the fault lasts.
+measures the time from the injection to the first ``safety_status`` that commands zero speed (STOP or
+FAULT), on the controller's clock (the status stamp, wall time: this process may see the status late),
+then the state it stays in while the fault lasts.
 
 Injection instants: the publish of the faulty message (or the parameter request); for "pose messages
 stop", the publish of the *last* good message, so the watchdog timeout is included. The acceptance bound
@@ -142,8 +143,9 @@ class PoseDriver:
             msg.humans[0].confidence = msg.humans[0].confidence[:10]
         self.pub_poses.publish(msg)
         # The injection instant: the message has left this process (building and serializing a flood of people
-        # takes the publisher itself seconds, which is not the controller's reaction time).
-        self.last_publish = time.monotonic()
+        # takes the publisher itself seconds, which is not the controller's reaction time). Wall clock, to
+        # compare with the controller's status stamps.
+        self.last_publish = time.time()
 
     def _flood(self, n: int = 3000):
         """One message with ``n`` people (built once: building it takes a while)."""
@@ -233,15 +235,15 @@ def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, s
         driver.mode = "silent"
         t0 = driver.last_publish
     elif fault == "parameter set rejected":
-        t0 = time.monotonic()
+        t0 = time.time()
         res = driver.set_parameters({"zones.stop.radius": 5.0})
         note = "rejected: " + (res[0].reason if res and not res[0].successful else f"NOT REJECTED {res}")
     elif fault == "NaN cmd_vel_in":
-        t0 = time.monotonic()
+        t0 = time.time()
         driver.cmd_nan = True
         driver.publish_cmd()
     elif fault in CMD_FAULTS:
-        t0 = time.monotonic()
+        t0 = time.time()
         driver.cmd_fault = CMD_FAULTS[fault]
         driver.publish_cmd()
     else:
@@ -255,7 +257,9 @@ def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, s
         return any(m.speed_fraction == 0.0 and m.state_name in ("STOP", "FAULT") for _, m in driver.status[n0:])
     if not driver.spin_until(stopped, 5.0):
         raise RuntimeError(f"no STOP after '{fault}'")
-    t_stop, m_stop = next((t, m) for t, m in driver.status[n0:]
+    # The reaction is read on the controller's own clock (the status stamp, wall time): this process may be busy
+    # (publishing a flood takes it seconds) and see the status late.
+    _, m_stop = next((t, m) for t, m in driver.status[n0:]
                           if m.speed_fraction == 0.0 and m.state_name in ("STOP", "FAULT"))
     driver.spin_for(hold)                     # the fault persists: what state does it stay in?
     last = driver.latest()
@@ -264,6 +268,7 @@ def measure(driver: PoseDriver, fault: str, hold: float = 0.3) -> tuple[float, s
         final += " NOT STOPPED"
     # clear the fault
     driver.mode, driver.cmd_nan, driver.cmd_fault = "ok", False, None
+    t_stop = m_stop.header.stamp.sec + m_stop.header.stamp.nanosec * 1e-9
     return t_stop - t0, m_stop.zone, final, note
 
 
