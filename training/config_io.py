@@ -5,13 +5,14 @@ keys); this module only moves plain dicts to and from YAML and applies command-l
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["load_yaml", "save_yaml", "apply_overrides_to_dict"]
+__all__ = ["load_yaml", "save_yaml", "apply_overrides_to_dict", "from_known_keys"]
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -52,3 +53,12 @@ def apply_overrides_to_dict(d: dict[str, Any], overrides: list[str],
             raise ValueError(f"unknown config key '{key}'")
         node[parts[-1]] = yaml.safe_load(val)
     return d
+
+
+def from_known_keys(cls: type, value: Any) -> Any:
+    """``value`` as a ``cls`` dataclass: a dict is turned into one, keeping only the keys ``cls`` has (checkpoints
+    written by older or newer code may carry others); an instance is returned as it is."""
+    if isinstance(value, dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in known})
+    return value

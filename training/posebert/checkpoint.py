@@ -9,7 +9,6 @@ before that key existed were trained with the skeleton body, which is its defaul
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,13 @@ import torch
 from training.body.base import BodyModel
 from training.models.posebert import PoseBERT
 from training.posebert.config import ModelConfig
+from training.config_io import from_known_keys
 
 __all__ = ["build_model", "build_body", "load_model", "read_checkpoint", "load_onnx_weights"]
 
 
 def _config(mcfg: ModelConfig | dict[str, Any]) -> ModelConfig:
-    if isinstance(mcfg, dict):
-        known = {f.name for f in dataclasses.fields(ModelConfig)}
-        mcfg = ModelConfig(**{k: v for k, v in mcfg.items() if k in known})
-    return mcfg
+    return from_known_keys(ModelConfig, mcfg)
 
 
 def build_body(mcfg: ModelConfig | dict[str, Any]) -> BodyModel:

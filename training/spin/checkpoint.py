@@ -8,7 +8,6 @@ optimizer / scheduler / RNG states for resuming. ``training.export --per-frame-c
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 from training.body.base import BodyModel
 from training.models.spin import PerFrameRegressor
 from training.spin.config import ModelConfig
+from training.config_io import from_known_keys
 from training.spin.finetune import bn_modules
 
 __all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch",
@@ -28,10 +28,7 @@ class CheckpointMismatch(ValueError):
 
 
 def _config(mcfg: ModelConfig | dict[str, Any]) -> ModelConfig:
-    if isinstance(mcfg, dict):
-        known = {f.name for f in dataclasses.fields(ModelConfig)}
-        mcfg = ModelConfig(**{k: v for k, v in mcfg.items() if k in known})
-    return mcfg
+    return from_known_keys(ModelConfig, mcfg)
 
 
 def build_body(mcfg: ModelConfig | dict[str, Any]) -> BodyModel:
