@@ -30,7 +30,7 @@ import numpy as np
 from ..runner import start_node, stop_process
 from ..safety import SafetyConfig, config_from_yaml
 from ..safety.scenarios import person_joints, to_camera
-from ..spin import spin_until
+from ..spin import PrivateNode
 from ..stack import config_dir, node_by_name
 
 FRAME = "camera_optical_frame"
@@ -61,28 +61,20 @@ def pose_array(stamp_ns: int, people_cam: list[tuple[int, np.ndarray, np.ndarray
     return msg
 
 
-class PoseDriver:
+class PoseDriver(PrivateNode):
     """An rclpy node in this process: publishes poses of one person (and cmd_vel_in), records the controller."""
 
     def __init__(self, cfg: SafetyConfig, pose_rate: float = 30.0, cmd_speed: float = 1.0,
                  name: str = "fault_injector", namespace: str = "") -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Twist
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.parameter_client import AsyncParameterClient
         from std_msgs.msg import Empty, Float32
         from visualization_msgs.msg import MarkerArray
 
         from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
-        # A context of its own: closing one driver never shuts down another one's (or the caller's) rclpy.
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        super().__init__(name, namespace)
         self.cfg = cfg
-        self.node = Node(name, namespace=namespace, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self.status: list[tuple[float, object]] = []
         self.cmd_out: list[tuple[float, object]] = []
         self.arm: list[tuple[float, float]] = []
@@ -164,12 +156,6 @@ class PoseDriver:
             setattr(getattr(t, part), axis, self.cmd_fault[1])
         self.pub_cmd.publish(t)
 
-    def spin_until(self, predicate, timeout: float) -> bool:
-        return spin_until(self.executor, predicate, timeout, step=0.01)
-
-    def spin_for(self, seconds: float) -> None:
-        self.spin_until(lambda: False, seconds)
-
     def wait_future(self, future, timeout: float = 5.0):
         self.spin_until(future.done, timeout)
         return future.result() if future.done() else None
@@ -191,11 +177,6 @@ class PoseDriver:
             return (m is not None and m.state_name == state and (fraction is None or abs(m.speed_fraction - fraction)
                                                                  < 1e-3) and (zone is None or m.zone == zone))
         return self.spin_until(ok, timeout)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 FAULTS = [

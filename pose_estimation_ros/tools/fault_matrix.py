@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runner import Stack, loopback_env
+from ..spin import PrivateNode
 from ..stack import config_dir, node_by_name
 from .fault_injection import run_table
 
@@ -53,24 +54,17 @@ class Row:
 
 
 # ------------------------------------------------------------------------------------------ 2. perception
-class FakeCamera:
+class FakeCamera(PrivateNode):
     """This process as the camera: synthetic frames + camera_info at ``rate`` Hz, with faults on request."""
 
     def __init__(self, rate: float = 10.0) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
 
         from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
 
         from ..sources import make_source
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node("fault_matrix_camera", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("fault_matrix_camera")
         self.source = make_source("synthetic", width=640, height=480, fps=rate)
         from ..camera_model import Intrinsics
         self.intr = Intrinsics.from_params(640, 480, -1.0, -1.0, -1.0, -1.0, 60.0)
@@ -115,24 +109,6 @@ class FakeCamera:
             info.k, info.p = k, p
         self.pub_info.publish(info)
         self.pub_image.publish(img)
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def spin_until(self, pred, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-            if pred():
-                return True
-        return False
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def _zero_after(cam: FakeCamera, n0: int, t0: float, timeout: float = 5.0) -> float | None:

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..runner import Stack, loopback_env
+from ..spin import PrivateNode
 from ..stack import STACK, config_dir, node_by_name
 
 FAULT_KINDS = ("kill_perception", "bad_images", "bad_stamps", "bad_camera_info", "bad_parameters")
@@ -71,24 +71,17 @@ class Soak:
     minutes: float = 0.0
 
 
-class Injector:
+class Injector(PrivateNode):
     """rclpy side of the soak: cmd_vel_in, fault publishers, and what the controller says."""
 
     def __init__(self) -> None:
-        import rclpy
         from geometry_msgs.msg import Twist
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.parameter_client import AsyncParameterClient
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
 
         from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node("soak_injector", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("soak_injector")
         n = self.node
         self.status: list[tuple[float, float, str]] = []    # (t, speed fraction, state)
         self.pose_times: list[float] = []
@@ -104,11 +97,6 @@ class Injector:
         n.create_timer(0.05, lambda: cmd_pub.publish(fwd))
         self.params = AsyncParameterClient(n, "controller")
         self.Image, self.CameraInfo = Image, CameraInfo
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
 
     def bad_image(self, k: int, stamp_mode: str = ""):
         """A malformed image (k cycles through truncated data, unknown encoding, zero size), or with
@@ -146,10 +134,6 @@ class Injector:
         from rclpy.parameter import Parameter
         self.params.set_parameters([Parameter("zones.stop.radius", value=5.0)])
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def run(minutes: float, every: float, seed: int, log_dir: Path) -> Soak:
