@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose_estimation_ros.perception.detectors import (DETECTORS, Detection, DetectorError, make_default_detector,
+from pose_estimation_ros.perception.detectors import (DETECTORS, Detection, DetectorError, build_detector,
                                                       make_detector)
 from pose_estimation_ros.perception.detectors.boxes import iou, letterbox, nms, weighted_nms
 from pose_estimation_ros.perception.detectors.hog_features import gradient_votes, window_descriptor
@@ -81,6 +81,8 @@ def test_detection_validates_its_fields():
         Detection(np.array([5, 0, 1, 1]), 0.5)
     with pytest.raises(ValueError, match=r"\(17, 3\)"):
         Detection(np.array([0, 0, 1, 1]), 0.5, np.zeros((33, 3)))
+    with pytest.raises(ValueError, match="hint"):
+        Detection(np.array([0, 0, 1, 1]), 0.5, hint=np.array([np.nan, 1.0]))
 
 
 def test_bad_frame_is_a_clear_error():
@@ -93,11 +95,11 @@ def test_bad_frame_is_a_clear_error():
 
 def test_missing_default_files_fall_back_to_hog_with_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        det = make_default_detector("blazepose", model_dir=tmp_path)
-    assert det.name == "hog"
+        det, warning = build_detector("blazepose", model_dir=tmp_path)
+    assert det.name == "hog" and "pose_detection.tflite" in warning
     assert "pose_detection.tflite" in caplog.text and "falling back to 'hog'" in caplog.text
     with pytest.raises(DetectorError, match="model file missing"):
-        make_default_detector("blazepose", fallback=None, model_dir=tmp_path)
+        build_detector("blazepose", fallback=None, model=str(tmp_path))
 
 
 # --- box arithmetic ---------------------------------------------------------------------------------------------
@@ -277,6 +279,31 @@ def test_blazepose_finds_both_men_of_basketball2():
     assert len(dets) == 2
     assert max(iou(np.array([20, 73, 193, 473], np.float32), boxes)) >= 0.5  # facing the camera
     assert max(iou(np.array([427, 20, 640, 480], np.float32), boxes)) >= 0.3  # from behind, cut by the edge
+
+
+@needs_blazepose
+@needs_data
+def test_blazepose_follows_each_person_from_its_landmarks():
+    """MediaPipe's tracking step: the ROI from a detection's alignment points finds the same person again (same
+    photo = zero motion); a frame without the person loses them; known people are not measured twice."""
+    from pose_estimation_ros.perception.detectors import FollowingDetector
+    rgb = _rgb("basketball2.png")
+    det = make_detector("blazepose")
+    assert isinstance(det, FollowingDetector)
+    dets = det.detect(rgb)
+    assert len(dets) == 2 and all(d.hint.shape == (2, 2) for d in dets)
+    for d in dets:
+        f = det.follow(rgb, d)
+        assert f is not None and f.score == d.score
+        assert iou(d.box, f.box[None])[0] > 0.8
+        vis = d.keypoints[:, 2] > 0.5
+        err = np.median(np.linalg.norm(f.keypoints[vis, :2] - d.keypoints[vis, :2], axis=1))
+        assert err < 0.05 * (d.box[3] - d.box[1]), err   # px: < 5 % of the person's height
+    assert det.follow(np.zeros_like(rgb), dets[0]) is None
+    again = det.detect(rgb, known=dets)
+    assert len(again) == 2 and all(any(a is d for d in dets) for a in again)
+    with pytest.raises(ValueError, match="hint"):
+        det.follow(rgb, Detection(dets[0].box, 0.9))
 
 
 def test_tile_windows_cover_the_frame():

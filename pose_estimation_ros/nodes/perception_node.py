@@ -29,7 +29,7 @@ from ..perception.detect import DEFAULT_DETECTOR, DetectorError
 from ..perception.inference import PROVIDERS
 from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
-from ..perception.pipeline import PerceptionConfig, PerceptionPipeline
+from ..perception.pipeline import REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
 from ..perception.window import StampError, stamp_fields_to_ns
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
@@ -78,6 +78,11 @@ class PerceptionNode(Node):
                                    "packaged one; the yolo_onnx detector needs a YOLO .onnx file).", read_only=True),
             detect_every=declare(self, "detect_every", 3, "Run the detector every N frames (tracks follow the "
                                  "model's projection in between, within bounds).", lo=1, hi=100, read_only=True),
+            redetect_every=declare(self, "redetect_every", REDETECT_EVERY,
+                                   "Detectors that follow people between runs (blazepose): run the detector at least "
+                                   "every N frames to find new people (also at once when nobody is followed or a "
+                                   "followed person is lost); detect_every applies to the others.", lo=1, hi=1000,
+                                   read_only=True),
             max_people=declare(self, "max_people", 5, "Most people estimated per frame (the best-scored).",
                                lo=1, hi=64, read_only=True),
             track_lost_frames=declare(self, "track_lost_frames", 10,
@@ -134,9 +139,11 @@ class PerceptionNode(Node):
         else:
             self.create_subscription(Image, "image", self._on_image, IMAGE_QOS)
         self.create_timer(1.0 / diag_hz, self._publish_diagnostics)
+        cadence = (f"on demand and every {cfg.redetect_every} frames (people followed in between)"
+                   if self.pipeline.following else f"every {cfg.detect_every} frames")
         log.info(f"perception: per-frame {self.pipeline.per_frame_path} ({self.pipeline.per_frame.providers[0]}), "
                  f"temporal {self.pipeline.temporal_path or 'off'} (window {cfg.window}, lag {cfg.temporal_lag}), "
-                 f"crop {cfg.crop}, detector {self.pipeline.detector_name} every {cfg.detect_every} frames, "
+                 f"crop {cfg.crop}, detector {self.pipeline.detector_name} {cadence}, "
                  f"max {cfg.max_people} people, input {self.transport}")
 
     # ------------------------------------------------------------------ inputs

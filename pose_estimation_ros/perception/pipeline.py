@@ -4,10 +4,15 @@ One call of :meth:`PerceptionPipeline.process` per image:
 
 1. the image stamp passes the shared :class:`~.window.StampGuard` (not newer / far ahead of the clock:
    dropped; a run of rejections restarts the stream);
-2. people: the detector runs every ``detect_every`` frames (a fixed cadence: the tracker's motion model
-   steps once per run), its detections (at most ``max_people``, best scores) go through ByteTrack
-   (:class:`~.track.PersonTracker`) for stable ids; between detector runs each track's crop follows the
-   model's own projection within :class:`~.crop.CropLimits` (:class:`~.crop.BoundedFollower`);
+2. people. With a detector that can follow people (:class:`~.detectors.FollowingDetector`: ``blazepose``),
+   MediaPipe's way: each tracked person is followed into the new frame by the landmark model on the ROI
+   predicted from their last landmarks (fresh box and COCO-17 keypoints every frame, no detector pass); the
+   detector runs only when nobody is followed, when a followed person's landmark flag drops (same frame) and
+   every ``redetect_every`` frames to find new people. The boxes of every frame go through ByteTrack
+   (:class:`~.track.PersonTracker`) for stable ids. With another detector (``hog``, ``yolo_onnx``) the detector
+   runs every ``detect_every`` frames (a fixed cadence: the tracker's motion model steps once per run) and
+   between runs each track's crop follows the model's own projection within :class:`~.crop.CropLimits`
+   (:class:`~.crop.BoundedFollower`). At most ``max_people`` (best scores) either way;
 3. the per-frame model runs once on the batch of all crops; each track has its own sliding window
    (all windows share the frame slots); the temporal model runs once on the batch of all windows;
 4. the output describes the frame ``temporal_lag`` slots back: every person seen then, with the temporal
@@ -32,6 +37,8 @@ from ..kinematics import project_points, weak_perspective_to_translation
 from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
     crop_and_resize, normalize
 from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_detector, limit_people
+from .detectors import can_follow
+from .detectors.boxes import iou
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .metadata import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
 from .track import PersonTracker
@@ -45,6 +52,12 @@ SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6,
 # Per window slot: root translation (3) + per-frame root-relative joints (24*3).
 _EXTRA = 3 + NUM_JOINTS * 3
 PACKAGED_PER_FRAME = "mocap_spin.onnx"
+# Frames between detector runs while every person is followed by a FollowingDetector (chosen by measurement:
+# docs/perception.md "Detector on demand"); the detector also runs at once when a followed person is lost.
+REDETECT_EVERY = 10
+# Two followed people whose boxes overlap this much are one person (the ROI slid onto a neighbour).
+FOLLOW_DUPLICATE_IOU = 0.7
+_CANDIDATE_ID = 1 << 40   # ordering key of a not-yet-confirmed detection (real tracks win duplicates)
 
 
 def default_model_dir() -> Path:
@@ -95,9 +108,10 @@ class PerceptionConfig:
     min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
     detector: str = ""                 # '' = DEFAULT_DETECTOR; falls back to 'hog' when its files are missing
     detector_model: str = ""           # the detector's file/folder ('' = its packaged one; yolo_onnx needs one)
-    detect_every: int = 3              # detector period in frames (tracks follow the model in between)
+    detect_every: int = 3              # detector period in frames for detectors that cannot follow people
+    redetect_every: int = REDETECT_EVERY   # following detectors: detector at least every N frames (new people)
     max_people: int = 5
-    track_lost_frames: int = 10        # detector runs a track survives unmatched before it ends
+    track_lost_frames: int = 10        # detector runs (at the regular cadence) a track survives unmatched
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
@@ -112,7 +126,7 @@ class PerceptionConfig:
             raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
         if self.crop not in CROP_MODES:
             raise ValueError(f"unknown crop mode '{self.crop}' (valid: {', '.join(CROP_MODES)})")
-        for name, lo in (("detect_every", 1), ("max_people", 1), ("track_lost_frames", 1),
+        for name, lo in (("detect_every", 1), ("redetect_every", 1), ("max_people", 1), ("track_lost_frames", 1),
                          ("translation_window", 0)):
             if getattr(self, name) < lo:
                 raise ValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
@@ -153,6 +167,8 @@ class FrameResult:
     outcome: str = "ok"
     boxes: dict[int, CropBox] = field(default_factory=dict)
     detector_ran: bool = False
+    followed: int = 0            # people followed into this frame without a detector pass (FollowingDetector)
+    keypoints: dict[int, np.ndarray] = field(default_factory=dict)   # track id -> (17, 3) COCO-17 of THIS frame
     notes: list[str] = field(default_factory=list)   # e.g. more people than max_people, stream reset
     stream_reset: bool = False   # a run of refused stamps restarted the stream: stamps start over from here
 
@@ -167,11 +183,23 @@ class _Track:
     score: float = 0.0
     keypoints: np.ndarray | None = None
     det_box: np.ndarray | None = None
-    active: bool = False       # matched at the last detector run and still followable
+    active: bool = False       # matched at the last detector run (or followed into this frame) and followable
+    det: Detection | None = None   # its detection in the last frame (what a FollowingDetector follows)
+    fresh: bool = False        # box + keypoints measured on this frame (following / detector), not projected
 
 
 class _DetectorFault(RuntimeError):
     """The detector raised while running on a frame."""
+
+
+def _drop_duplicates(followed: list[tuple[int, Detection]]) -> list[tuple[int, Detection]]:
+    """Followed (track id, detection) pairs without duplicates: where two boxes overlap by IoU >
+    ``FOLLOW_DUPLICATE_IOU`` (one ROI slid onto the other person) the older track (lower id) keeps it."""
+    kept: list[tuple[int, Detection]] = []
+    for tid, d in sorted(followed, key=lambda p: p[0]):
+        if all(iou(d.box, k.box[None])[0] <= FOLLOW_DUPLICATE_IOU for _, k in kept):
+            kept.append((tid, d))
+    return kept
 
 
 def smooth_translation(transl: np.ndarray, valid: np.ndarray, idx: int, span: int) -> np.ndarray | None:
@@ -240,7 +268,14 @@ class PerceptionPipeline:
                 detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR,
                                                                  model=cfg.detector_model)
             self.detector = detector
-        self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames)
+        # A following detector updates the tracker every frame, others at each detector run: ByteTrack's lost
+        # buffer counts updates, so track_lost_frames (detector runs) is scaled to frames when following.
+        self.following = self.detector is not None and can_follow(self.detector)
+        self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames * (cfg.redetect_every if self.following else 1))
+        self._since_detect = 0        # frames since the last detector run (following mode)
+        self._followed_count = 0      # people followed into the current frame
+        self._candidates: list[Detection] = []   # unconfirmed new detections, followed into the next frame
+        self._ended: list[int] = []
         self.guard = StampGuard(max_ahead_ns=int(cfg.max_stamp_ahead_s * 1e9))
         self.slots = self._new_window()          # frame slots of the stream (stamps only)
         self.tracks: dict[int, _Track] = {}
@@ -269,6 +304,8 @@ class PerceptionPipeline:
         self.slots.clear()
         self.guard.clear()
         self._frame_index = 0
+        self._since_detect = 0
+        self._candidates = []
         return ended
 
     # ------------------------------------------------------------------ main entry
@@ -291,7 +328,7 @@ class PerceptionPipeline:
 
         t0 = self.clock()
         try:
-            people, detector_ran, det_ended = self._people(rgb, hw, notes)
+            people, detector_ran, det_ended = self._people(rgb, hw, notes, t)
         except _DetectorFault as e:   # nobody can be claimed either way: a fault, not an empty scene
             for tr in self.tracks.values():
                 tr.window.mark_missing(stamp_ns, slots=slots)
@@ -302,7 +339,13 @@ class PerceptionPipeline:
                                detector_ran=True, notes=notes, stream_reset=verdict.reset)
         ended += det_ended
         t1 = self.clock()
-        t["detect_ms"] = (t1 - t0) * 1e3 if detector_ran else 0.0
+        t["track_ms"] = self._track_ms
+        if self.following:   # _people timed its detector and follow parts
+            t.setdefault("detect_ms", 0.0)
+            t.setdefault("follow_ms", 0.0)
+        else:
+            t["detect_ms"] = max(0.0, (t1 - t0) * 1e3 - self._track_ms) if detector_ran else 0.0
+            t["follow_ms"] = 0.0
 
         faults: list[str] = []
         boxes: dict[int, CropBox] = {}
@@ -337,7 +380,7 @@ class PerceptionPipeline:
             tr.window.push(stamp_ns, pose6d[i], betas[i], extra, slots=slots)
             seen.add(tr.track_id)
             boxes[tr.track_id] = box
-            if self.detector is not None:   # follow the person with the model's own projection (bounded)
+            if self.detector is not None and not self.following:   # follow with the model's projection (bounded)
                 uv = project_points(joints[i] + transl, intr.fx, intr.fy, intr.cx, intr.cy)
                 if tr.follower.follow(uv, hw) is None:
                     tr.active = False
@@ -350,12 +393,15 @@ class PerceptionPipeline:
         t["temporal_ms"] = (self.clock() - t4) * 1e3
         self._frame_index += 1
         status = "; ".join(faults + notes) if (faults or notes) else "ok"
+        followed = self._followed_count
+        kps = {tr.track_id: tr.keypoints for tr in people if tr.fresh and tr.keypoints is not None}
         if out_stamp is None:
             return FrameResult([], t, None, ended, status=status if faults else "no frame in the lagged slot yet (start, reset or gap)",
                                outcome="fault" if faults else "warming", boxes=boxes, detector_ran=detector_ran,
-                               notes=notes, stream_reset=verdict.reset)
+                               followed=followed, keypoints=kps, notes=notes, stream_reset=verdict.reset)
         return FrameResult(estimates, t, out_stamp, ended, status=status, outcome="fault" if faults else "ok",
-                           boxes=boxes, detector_ran=detector_ran, notes=notes, stream_reset=verdict.reset)
+                           boxes=boxes, detector_ran=detector_ran, followed=followed, keypoints=kps, notes=notes,
+                           stream_reset=verdict.reset)
 
     # ------------------------------------------------------------------ steps
     def _restart_windows(self) -> list[int]:
@@ -363,10 +409,19 @@ class PerceptionPipeline:
         ended = sorted(set(ended) | set(self.tracks))
         self.tracks.clear()
         self.slots.clear()
+        self._since_detect = 0
+        self._candidates = []
         return ended
 
-    def _people(self, rgb: np.ndarray, hw: tuple[int, int], notes: list[str]) -> tuple[list[_Track], bool, list[int]]:
+    def _people(self, rgb: np.ndarray, hw: tuple[int, int], notes: list[str],
+                timings: dict[str, float]) -> tuple[list[_Track], bool, list[int]]:
         """Tracks to run the model on this frame (their follower boxes set), detector ran?, ended ids."""
+        for tr in self.tracks.values():
+            tr.fresh = False
+        self._followed_count = 0
+        self._track_ms = 0.0
+        if self.following:
+            return self._people_following(rgb, hw, notes, timings)
         if self.detector is None:   # crop 'full': the whole frame is one person
             tr = self.tracks.get(1)
             if tr is None:
@@ -383,22 +438,83 @@ class PerceptionPipeline:
             found = self.detector.detect(rgb)
         except DetectorError as e:   # e.g. a user's YOLO file whose output layout shows only at the first frame
             raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
+        return self._track(found, hw, notes, max_frames=self.cfg.detect_every), True, self._ended
+
+    def _track(self, found: list[Detection], hw: tuple[int, int], notes: list[str], max_frames: int) -> list[_Track]:
+        """This frame's detections (at most ``max_people``) -> ByteTrack -> the matched tracks, crops anchored on
+        their boxes/keypoints; unmatched tracks inactive, ended ones removed (their ids in ``self._ended``)."""
         dets, msg = limit_people(found, self.cfg.max_people)
         if msg:
             notes.append(msg)
+        t0 = self.clock()
         upd = self.tracker.update(dets)
+        self._track_ms = (self.clock() - t0) * 1e3
         for tr in self.tracks.values():
             tr.active = False
         for tid, det in upd.matched:
             tr = self.tracks.get(tid)
             if tr is None:
-                tr = self.tracks[tid] = _Track(tid, self._new_window(),
-                                               BoundedFollower(self.limits, max_frames=self.cfg.detect_every))
+                tr = self.tracks[tid] = _Track(tid, self._new_window(), BoundedFollower(self.limits, max_frames=max_frames))
             tr.follower.anchor(self._box_of(det, hw))
             tr.score, tr.keypoints, tr.det_box, tr.active = float(det.score), det.keypoints, det.box, True
+            tr.det, tr.fresh = det, True
         for tid in upd.ended:
             self.tracks.pop(tid, None)
-        return [self.tracks[tid] for tid, _ in upd.matched], True, list(upd.ended)
+        self._ended = list(upd.ended)
+        return [self.tracks[tid] for tid, _ in upd.matched]
+
+    def _people_following(self, rgb: np.ndarray, hw: tuple[int, int], notes: list[str],
+                          timings: dict[str, float]) -> tuple[list[_Track], bool, list[int]]:
+        """MediaPipe's loop for a FollowingDetector: follow every active track with the landmark model; run the
+        detector when nobody is followed, when someone was lost (this frame) or ``redetect_every`` frames after
+        the last run; every frame's boxes go to ByteTrack."""
+        t0 = self.clock()
+        followed: list[tuple[int, Detection]] = []
+        lost = 0
+        try:
+            for tid, tr in self.tracks.items():
+                if not tr.active or tr.det is None:
+                    continue
+                d = self.detector.follow(rgb, tr.det)
+                if d is None:
+                    lost += 1
+                else:
+                    followed.append((tid, d))
+        except (DetectorError, ValueError) as e:
+            raise _DetectorFault(f"detector '{self.detector_name}' failed following a person: {e}") from e
+        kept = _drop_duplicates(followed)
+        lost += len(followed) - len(kept)
+        # Detections of the last detector run that ByteTrack has not confirmed yet (a new track needs a second
+        # matched frame): followed once more so that they are confirmed now.
+        cand = []
+        for k, d in enumerate(self._candidates):
+            try:
+                f = self.detector.follow(rgb, d)
+            except (DetectorError, ValueError) as e:
+                raise _DetectorFault(f"detector '{self.detector_name}' failed following a person: {e}") from e
+            if f is not None:
+                cand.append((_CANDIDATE_ID + k, f))
+        self._candidates = []
+        both = _drop_duplicates(kept + cand)
+        t1 = self.clock()
+        timings["follow_ms"] = (t1 - t0) * 1e3
+        self._since_detect += 1
+        due = not kept or lost > 0 or self._since_detect >= self.cfg.redetect_every
+        dets = [d for _, d in both]
+        if due:
+            try:
+                dets = self.detector.detect(rgb, known=dets)
+            except DetectorError as e:
+                raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
+            self._since_detect = 0
+        timings["detect_ms"] = (self.clock() - t1) * 1e3
+        self._followed_count = len(kept)
+        people = self._track(dets, hw, notes, max_frames=0)
+        if due:   # new people of this run that ByteTrack did not confirm yet: follow them into the next frame
+            matched = {id(tr.det) for tr in people}
+            followed_ids = {id(d) for _, d in both}
+            self._candidates = [d for d in dets if id(d) not in matched and id(d) not in followed_ids]
+        return people, due, self._ended
 
     def _box_of(self, det: Detection, hw: tuple[int, int]) -> CropBox:
         if det.keypoints is not None:

@@ -3,11 +3,16 @@
 Every backend (``blazepose``, ``yolo_onnx``, ``hog``) takes an RGB frame ``(H, W, 3) uint8`` and returns the people
 it found as `Detection` records in full-image pixel coordinates, best score first. Backends register their
 constructor in `DETECTORS` with `register_detector` (timm-style), and callers build one with `make_detector`.
+
+A backend that can also *follow* a person from one frame to the next without its detector pass (MediaPipe's
+ROI-from-landmarks tracking: ``blazepose``) implements `FollowingDetector`: ``follow(rgb, previous)`` gives the
+person's fresh `Detection` in the new frame (or None: lost), and ``detect(rgb, known)`` skips the people it
+is told about.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, TypeVar, runtime_checkable
+from typing import Callable, Protocol, Sequence, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -15,10 +20,12 @@ __all__ = [
     "Detection",
     "Detector",
     "DetectorError",
+    "FollowingDetector",
     "DETECTORS",
     "register_detector",
     "make_detector",
     "check_rgb",
+    "can_follow",
 ]
 
 
@@ -34,11 +41,15 @@ class Detection:
         box: ``(4,) float32`` ``[x0, y0, x1, y1]`` in full-image pixels (x0 <= x1, y0 <= y1).
         score: detector confidence in ``[0, 1]``.
         keypoints: ``(17, 3) float32`` COCO-17 ``(x px, y px, confidence)`` or ``None`` when the backend has none.
+        hint: ``(K, 2) float32`` backend state a `FollowingDetector` needs to follow this person into the next
+            frame (``blazepose``: the landmark model's two alignment points, hip centre and body-size point,
+            image px), or ``None``.
     """
 
     box: np.ndarray
     score: float
     keypoints: np.ndarray | None = field(default=None)
+    hint: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         box = np.asarray(self.box, dtype=np.float32).reshape(-1)
@@ -56,6 +67,11 @@ class Detection:
             if kp.shape != (17, 3):
                 raise ValueError(f"Detection.keypoints must be (17, 3) COCO-17 (x, y, conf), got {kp.shape}")
             object.__setattr__(self, "keypoints", kp)
+        if self.hint is not None:
+            hint = np.asarray(self.hint, dtype=np.float32)
+            if hint.ndim != 2 or hint.shape[1] != 2 or not np.all(np.isfinite(hint)):
+                raise ValueError(f"Detection.hint must be finite (K, 2) points, got shape {hint.shape}")
+            object.__setattr__(self, "hint", hint)
 
 
 @runtime_checkable
@@ -67,6 +83,33 @@ class Detector(Protocol):
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Find the people in one RGB frame ``(H, W, 3) uint8``; boxes in full-image pixels, best first."""
         ...
+
+
+@runtime_checkable
+class FollowingDetector(Protocol):
+    """A detector that can also follow a person between its detector passes (MediaPipe's landmark tracking).
+
+    ``follow(rgb, previous)``: the person of ``previous`` (a `Detection` of the last frame, with its ``hint``) in
+    this frame, found from where the last frame's landmarks put them, or ``None`` when the model no longer sees a
+    person there (the caller then runs ``detect``).
+    ``detect(rgb, known)``: every person in the frame; the ``known`` detections (people already followed into
+    this frame) are returned as they are, without being measured again.
+    """
+
+    name: str
+
+    def detect(self, rgb: np.ndarray, known: Sequence[Detection] = ()) -> list[Detection]:
+        """People in ``rgb (H, W, 3) uint8``, best score first; ``known`` ones included unchanged."""
+        ...
+
+    def follow(self, rgb: np.ndarray, previous: Detection) -> Detection | None:
+        """``previous``'s person in this frame ``rgb (H, W, 3) uint8``, or None when lost."""
+        ...
+
+
+def can_follow(detector: object) -> bool:
+    """Whether ``detector`` implements `FollowingDetector` (has a callable ``follow``)."""
+    return callable(getattr(detector, "follow", None))
 
 
 DETECTORS: dict[str, Callable[..., Detector]] = {}

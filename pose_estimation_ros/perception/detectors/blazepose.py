@@ -12,10 +12,16 @@ mediapipe itself is not used. Pre/post-processing follows MediaPipe's public gra
   crop in ``[0, 1]``, 39 x (x, y, z, visibility, presence) in crop pixels, pose flag threshold 0.5.
 
 One person per detector ROI: the model is built around one prominent person with a visible face.
+
+Following (MediaPipe's ``pose_landmark_cpu.pbtxt`` tracking loop, ``pose_landmarks_to_roi.pbtxt``): the landmark
+model also gives two alignment points (landmarks 33, 34: hip centre and body-size point); the next frame's ROI is
+built from them exactly as from the detector's keypoints, so a followed person costs one landmark pass per frame
+and no detector pass, until the pose flag drops below 0.5 (`BlazePoseDetector.follow`).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -269,8 +275,14 @@ class BlazePoseDetector:
                              np.concatenate(whole).astype(np.int64), self.nms_iou)
         return s[: self.max_people], kp[: self.max_people]
 
-    def _landmarks(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[float, np.ndarray]:
-        """Landmark model on one ROI: (pose flag, ``(33, 4)`` x px, y px, visibility, presence) in image coords."""
+    def _landmarks(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Landmark model on one ROI ``(2, 3)`` affine.
+
+        Returns:
+            pose flag (float), landmarks ``(33, 4)`` (x px, y px, visibility, presence) in image coords, and the
+            two alignment points ``(2, 2)`` px (landmarks 33 and 34: hip centre, body-size point), from which
+            MediaPipe's ``pose_landmarks_to_roi.pbtxt`` builds the next frame's ROI.
+        """
         n = LANDMARK_INPUT
         to_img = roi.astype(np.float64).copy()
         to_img[:, :2] /= n  # crop pixel -> unit square -> image
@@ -278,33 +290,96 @@ class BlazePoseDetector:
                               borderMode=cv2.BORDER_REPLICATE)
         outs = self._lm.run(crop.astype(np.float32)[None] / 255.0)
         flag = float(np.asarray(outs[1]).reshape(-1)[0])
-        lm = np.asarray(outs[0], np.float32).reshape(39, 5)[:33]
-        uv = refine_from_heatmap(lm[:, :2] / n, np.asarray(outs[3], np.float32)[0, :, :, :33])
+        lm = np.asarray(outs[0], np.float32).reshape(39, 5)
+        # MediaPipe refines all 39 landmarks (heatmap has 39 channels), then splits 0-32 pose, 33-34 alignment.
+        uv = refine_from_heatmap(lm[:, :2] / n, np.asarray(outs[3], np.float32)[0])
         xy = _apply(roi, uv)
-        return flag, np.concatenate([xy, _sigmoid(lm[:, 3:5])], axis=1).astype(np.float32)
+        return flag, np.concatenate([xy[:33], _sigmoid(lm[:33, 3:5])], axis=1).astype(np.float32), \
+            xy[33:35].astype(np.float32)
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """People in ``rgb (H, W, 3) uint8``, best score first; with landmarks, boxes hug the 33 landmarks."""
+    def _person(self, rgb: np.ndarray, roi: np.ndarray, score: float) -> Detection | None:
+        """One landmark pass on ``roi``: a `Detection` (box hugging the 33 landmarks, clipped; COCO-17 keypoints with
+        visibility as confidence; ``hint`` = the alignment points) or None when the pose flag is < 0.5 or the box is
+        empty inside the image."""
+        h, w = rgb.shape[:2]
+        flag, lm, align = self._landmarks(rgb, roi)
+        if flag < 0.5 or not np.all(np.isfinite(lm)) or not np.all(np.isfinite(align)):
+            return None
+        box = clip_boxes(landmarks_box(lm[:, :2])[None], w, h)[0]
+        if not (box[2] > box[0] and box[3] > box[1]):
+            return None
+        kp = np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1)
+        return Detection(box, float(score), kp, hint=align)
+
+    def follow(self, rgb: np.ndarray, previous: Detection) -> Detection | None:
+        """MediaPipe's tracking step: the landmark model on the ROI from ``previous``'s alignment points.
+
+        Args:
+            rgb: ``(H, W, 3) uint8`` frame. previous: a detection of this backend (``hint`` of shape ``(2, 2)``).
+        Returns:
+            the person's `Detection` in this frame (score carried from the detector run that found them), or None
+            when the landmark model's pose flag drops below 0.5 (lost: run `detect`).
+        """
+        rgb = check_rgb(rgb)
+        if self._lm is None:
+            raise ValueError("blazepose follows people with its landmark model: build it with landmarks=True")
+        if previous.hint is None or previous.hint.shape != (2, 2):
+            raise ValueError("blazepose.follow needs a detection made by blazepose (hint of shape (2, 2), got "
+                             f"{None if previous.hint is None else previous.hint.shape})")
+        return self._person(rgb, roi_from_keypoints(previous.hint[0], previous.hint[1]), previous.score)
+
+    def detect(self, rgb: np.ndarray, known: Sequence[Detection] = ()) -> list[Detection]:
+        """People in ``rgb (H, W, 3) uint8``, best score first; with landmarks, boxes hug the 33 landmarks.
+
+        ``known``: people already followed into this frame (`follow`); a detector ROI on one of them (hip within
+        half its body size, size within x1.5) gets no landmark pass, and every known detection is returned as is.
+        """
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
+        known = [d for d in known if d is not None]
         scores, kps = self.detect_rois(rgb)
-        boxes, out_scores, keypoints = [], [], []
+        boxes, out_scores, keypoints, hints = [], [], [], []
         for score, kp in zip(scores, kps):
-            roi = roi_from_keypoints(kp[0], kp[1])
             if self._lm is None:
                 corners = _apply(roi_from_keypoints(kp[0], kp[1], scale=1.0),
                                  np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.float32))
                 boxes.append([*corners.min(0), *corners.max(0)])
                 keypoints.append(None)
+                hints.append(None)
             else:
-                flag, lm = self._landmarks(rgb, roi)
-                if flag < 0.5:
+                if is_known(kp[0], kp[1], known):
                     continue
-                boxes.append(landmarks_box(lm[:, :2]))
-                keypoints.append(np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1))
+                person = self._person(rgb, roi_from_keypoints(kp[0], kp[1]), float(score))
+                if person is None:
+                    continue
+                boxes.append(person.box)
+                keypoints.append(person.keypoints)
+                hints.append(person.hint)
             out_scores.append(float(score))
-        if not boxes:
-            return []
-        b = clip_boxes(np.asarray(boxes, np.float32), w, h)
-        keep = [i for i in nms(b, np.asarray(out_scores), 0.6) if b[i, 2] > b[i, 0] and b[i, 3] > b[i, 1]]
-        return [Detection(b[i], out_scores[i], keypoints[i]) for i in keep]
+        new: list[Detection] = []
+        if boxes:
+            b = clip_boxes(np.asarray(boxes, np.float32), w, h)
+            keep = [i for i in nms(b, np.asarray(out_scores), 0.6) if b[i, 2] > b[i, 0] and b[i, 3] > b[i, 1]]
+            if known:   # a new box on a known person (IoU > 0.6) is that person
+                kb = np.asarray([d.box for d in known], np.float32)
+                keep = [i for i in keep if not np.any(iou(b[i], kb) > 0.6)]
+            new = [Detection(b[i], out_scores[i], keypoints[i], hint=hints[i]) for i in keep]
+        return sorted([*known, *new], key=lambda d: d.score, reverse=True)
+
+
+def is_known(hip: np.ndarray, size_point: np.ndarray, known: Sequence[Detection], centre_frac: float = 0.5,
+             size_ratio: float = 1.5) -> bool:
+    """Whether a detector ROI (``hip (2,)``, ``size_point (2,)`` px) is one of the ``known`` people: its hip lies
+    within ``centre_frac`` of a known person's body size (``|hint[1] - hint[0]|``) of their hip centre and its size
+    is within ``size_ratio`` of theirs."""
+    r = float(np.linalg.norm(np.asarray(size_point) - np.asarray(hip)))
+    for d in known:
+        if d.hint is None or d.hint.shape != (2, 2):
+            continue
+        kr = float(np.linalg.norm(d.hint[1] - d.hint[0]))
+        if kr <= 1e-6:
+            continue
+        if (np.linalg.norm(np.asarray(hip) - d.hint[0]) < centre_frac * kr
+                and 1.0 / size_ratio <= r / kr <= size_ratio):
+            return True
+    return False

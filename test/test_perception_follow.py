@@ -1,0 +1,172 @@
+"""Detector on demand: with a detector that can follow people (MediaPipe's landmark tracking, ``FollowingDetector``),
+the pipeline runs the detector only when nobody is followed, when a followed person is lost and every
+``redetect_every`` frames; in between each person is followed (fresh box + keypoints every frame) and ByteTrack
+still gets a box per person per frame.
+
+The detector is a scripted stand-in that counts its calls: ``detect`` returns the scripted people (known ones as
+given), ``follow`` returns the followed person's box of this frame (identity carried in ``hint``), or None where the
+test says the person cannot be followed. The real ``blazepose`` follow step is tested in test_detectors.py.
+"""
+import numpy as np
+import pytest
+
+from perception_fixtures import write_batch_per_frame
+from pose_estimation_ros.camera_model import Intrinsics
+from pose_estimation_ros.perception.detectors import Detection, can_follow
+from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
+
+MS = 1_000_000
+INTR = Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)
+BLACK = np.zeros((240, 320, 3), np.uint8)
+
+
+def keypoints_in(box, stamp: float) -> np.ndarray:
+    """(17, 3) keypoints spread over ``box``; confidence encodes ``stamp`` so a test can tell frames apart."""
+    x0, y0, x1, y1 = box
+    t = np.linspace(0.1, 0.9, 17)
+    return np.stack([x0 + t * (x1 - x0), y0 + t[::-1] * (y1 - y0), np.full(17, 0.5 + 0.4 * stamp)], 1).astype(
+        np.float32)
+
+
+class FakeFollower:
+    """Scripted ``FollowingDetector``: ``people`` = {person index: xyxy box} of the current frame."""
+
+    name = "fake follower"
+
+    def __init__(self) -> None:
+        self.people: dict[int, tuple] = {}
+        self.unfollowable: set[int] = set()
+        self.stamp = 0.0
+        self.detect_calls = 0
+        self.follow_calls = 0
+
+    def _det(self, i: int, score: float = 0.9) -> Detection:
+        box = self.people[i]
+        return Detection(np.asarray(box, np.float32), score, keypoints_in(box, self.stamp),
+                         hint=np.array([[i, 0.0], [0.0, 0.0]], np.float32))
+
+    def detect(self, rgb, known=()):
+        self.detect_calls += 1
+        have = {int(d.hint[0, 0]) for d in known}
+        return sorted([*known, *(self._det(i) for i in self.people if i not in have)], key=lambda d: -d.score)
+
+    def follow(self, rgb, previous):
+        self.follow_calls += 1
+        i = int(previous.hint[0, 0])
+        if i not in self.people or i in self.unfollowable:
+            return None
+        return self._det(i, previous.score)
+
+
+def box(cx: float, h: float = 150.0, cy: float = 120.0) -> tuple:
+    return (cx - 0.2 * h, cy - h / 2, cx + 0.2 * h, cy + h / 2)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    p = tmp_path_factory.mktemp("m") / "batch.onnx"
+    write_batch_per_frame(p, joints=np.zeros((24, 3)))
+    return str(p)
+
+
+def pipeline(model, det, redetect_every, lost=10):
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="none",
+                                               redetect_every=redetect_every, track_lost_frames=lost), detector=det)
+    assert pipe.following and can_follow(det)
+    return pipe
+
+
+def step(pipe, det, k):
+    det.stamp = k / 100.0
+    return pipe.process(BLACK, (k + 1) * 33 * MS, INTR)
+
+
+def test_the_detector_is_skipped_between_runs_while_the_person_is_followed(model):
+    det = FakeFollower()
+    pipe = pipeline(model, det, redetect_every=10)
+    runs, ids = [], set()
+    for k in range(25):
+        det.people = {0: box(60 + 5 * k)}
+        res = step(pipe, det, k)
+        runs.append(res.detector_ran)
+        assert len(res.estimates) == 1, k
+        tid = res.estimates[0].person_id
+        ids.add(tid)
+        # keypoints fresh on every frame: this frame's (its confidence encodes the frame)
+        np.testing.assert_allclose(res.keypoints[tid], keypoints_in(det.people[0], det.stamp), atol=1e-5)
+        assert res.followed == (0 if k == 0 else 1)
+        x0, _, x1, _ = res.estimates[0].det_box
+        assert abs((x0 + x1) / 2 - (60 + 5 * k)) < 1e-3   # the tracker got this frame's box
+    assert [k for k, r in enumerate(runs) if r] == [0, 10, 20]
+    assert det.detect_calls == 3 and det.follow_calls == 24
+    assert len(ids) == 1
+
+
+def test_a_new_person_is_found_within_redetect_every_frames(model):
+    every, appear = 5, 3
+    det = FakeFollower()
+    pipe = pipeline(model, det, redetect_every=every)
+    first_b, id_a = None, set()
+    for k in range(16):
+        det.people = {0: box(80)}
+        if k >= appear:
+            det.people[1] = box(240, h=100)
+        res = step(pipe, det, k)
+        for e in res.estimates:
+            cx = (e.det_box[0] + e.det_box[2]) / 2
+            if cx < 160:
+                id_a.add(e.person_id)
+            elif first_b is None:
+                first_b = k
+    assert first_b is not None and appear < first_b <= appear + every, first_b
+    assert len(id_a) == 1                        # the followed person kept their id
+    assert det.detect_calls == 4                 # frames 0, 5, 10, 15: no extra runs for the newcomer
+
+
+def test_a_lost_person_falls_back_to_the_detector_in_the_same_frame(model):
+    det = FakeFollower()
+    pipe = pipeline(model, det, redetect_every=30, lost=2)
+    runs, ids = [], set()
+    for k in range(12):
+        det.people = {0: box(100 + 2 * k)}
+        det.unfollowable = {0} if k == 6 else set()   # the landmark flag drops once
+        res = step(pipe, det, k)
+        runs.append(res.detector_ran)
+        assert len(res.estimates) == 1, k        # re-detected at once: no frame without the person
+        ids.add(res.estimates[0].person_id)
+    assert [k for k, r in enumerate(runs) if r] == [0, 6]
+    assert len(ids) == 1                         # ByteTrack re-associates the detection: same id
+    # The person leaves: nobody is followed, so the detector runs on every frame; the track ends after
+    # track_lost_frames x redetect_every frames.
+    det.people = {}
+    calls = det.detect_calls
+    ended = []
+    for k in range(12, 12 + 2 * 30 + 3):
+        res = step(pipe, det, k)
+        assert res.estimates == [] and res.detector_ran
+        ended += res.ended_ids
+    assert det.detect_calls - calls == 2 * 30 + 3
+    assert ended == sorted(ids)
+
+
+def test_ids_stay_with_their_person_while_two_followed_people_cross(model):
+    det = FakeFollower()
+    pipe = pipeline(model, det, redetect_every=10)
+    owner: dict[int, int] = {}
+    for k in range(40):
+        det.people = {0: box(40 + 6 * k, h=160, cy=125), 1: box(280 - 6 * k, h=90, cy=105)}
+        res = step(pipe, det, k)
+        assert len(res.estimates) == 2, k
+        for e in res.estimates:
+            cx = (e.det_box[0] + e.det_box[2]) / 2
+            h = e.det_box[3] - e.det_box[1]
+            person = 0 if h > 125 else 1
+            assert abs(cx - (40 + 6 * k if person == 0 else 280 - 6 * k)) < 1e-3
+            assert owner.setdefault(e.person_id, person) == person, (k, e.person_id)
+    assert sorted(owner.values()) == [0, 1]
+
+
+def test_redetect_every_is_validated(model):
+    with pytest.raises(ValueError, match="redetect_every"):
+        PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="none", redetect_every=0),
+                           detector=FakeFollower())
