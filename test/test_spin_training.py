@@ -209,11 +209,11 @@ def _ddp_rank(rank: int, world: int, port: int, out: str, q) -> None:
     seen = {}
     orig = train_mod.training_step
 
-    def spy(model, loss_fn, batch, cfg_, teacher=None):
+    def spy(model, loss_fn, batch, cfg_, teacher=None, lifting=None):
         seen.setdefault("first_image", batch["image"].numpy().copy())
         seen["model"] = model.module if hasattr(model, "module") else model
         seen.setdefault("init", torch.cat([p.detach().reshape(-1) for p in seen["model"].parameters()]).numpy().copy())
-        return orig(model, loss_fn, batch, cfg_, teacher)
+        return orig(model, loss_fn, batch, cfg_, teacher, lifting)
 
     train_mod.training_step = spy
     summary = train_mod.train(cfg, out, resume=False, progress=False)

@@ -184,16 +184,34 @@ def build_temporal(window: int = 16, seed: int = 0, ckpt: str | Path | None = No
 
 def export_per_frame(model: PerFrameRegressor, path: str | Path, input_size: int = 224,
                      opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``image (N,3,H,W) -> pose6d, betas, cam, joints`` with a dynamic batch axis N."""
+    """Export ``image (N,3,H,W) [, keypoints (N,17,3)] -> pose6d, betas, cam, joints`` with a dynamic batch axis
+    N (the keypoints input for a keypoint-input model, :mod:`training.spin.keypoints`)."""
     path = Path(path)
-    dummy = torch.zeros(1, 3, input_size, input_size)
-    axes = {model_meta.PER_FRAME_INPUT: {0: "N"}, **{n: {0: "N"} for n in model_meta.PER_FRAME_OUTPUTS}}
-    onnx_export(model, (dummy,), path, [model_meta.PER_FRAME_INPUT], list(model_meta.PER_FRAME_OUTPUTS),
-                 axes, opset)
+    names = per_frame_input_names(model)
+    dummy = per_frame_example_inputs(model, input_size, batch=1)
+    axes = {**{n: {0: "N"} for n in names}, **{n: {0: "N"} for n in model_meta.PER_FRAME_OUTPUTS}}
+    onnx_export(model, tuple(dummy.values()), path, list(names), list(model_meta.PER_FRAME_OUTPUTS), axes, opset)
     nj, nb = model.num_joints, model.num_betas
     set_output_shapes(path, {"pose6d": ["N", nj, 6], "betas": ["N", nb], "cam": ["N", 3],
                               "joints": ["N", nj, 3]})
     return path
+
+
+def per_frame_input_names(model: PerFrameRegressor) -> tuple[str, ...]:
+    """The graph inputs of an exported per-frame model: the image, and the keypoints for a keypoint-input one."""
+    kp = getattr(model, "keypoint_input", "none") != "none"
+    return (model_meta.PER_FRAME_INPUT,) + ((model_meta.PER_FRAME_KEYPOINTS,) if kp else ())
+
+
+def per_frame_example_inputs(model: PerFrameRegressor, input_size: int, batch: int = 2,
+                             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Random inputs by graph input name (keypoints in [-1, 1], confidences in [0, 1])."""
+    out = {model_meta.PER_FRAME_INPUT: torch.randn(batch, 3, input_size, input_size, generator=generator)}
+    if model_meta.PER_FRAME_KEYPOINTS in per_frame_input_names(model):
+        kp = torch.rand(batch, 17, 3, generator=generator)
+        kp[..., :2] = 2 * kp[..., :2] - 1
+        out[model_meta.PER_FRAME_KEYPOINTS] = kp
+    return out
 
 
 def fp16_rounded(model: nn.Module, min_elements: int = 16) -> nn.Module:
@@ -253,7 +271,7 @@ def per_frame_metadata(model: PerFrameRegressor, input_size: int, opset: int, se
         skeleton=skeleton.SKELETON_ID, joint_names=list(skeleton.JOINT_NAMES), opset=opset,
         trained=ckpt is not None, training_data=_training_data(seed, ckpt),
         num_betas=model.num_betas, input_size=[input_size, input_size],
-        normalization=model_meta.Normalization(),
+        normalization=model_meta.Normalization(), keypoint_input=getattr(model, "keypoint_input", "none"),
         architecture={"type": "spin", "backbone": model.backbone_name, "iterations": model.iterations,
                       "hidden": model.fc2.out_features, "body_model": model.body.name,
                       **({"cpu_hours": round(model.cpu_hours, 3)} if hasattr(model, "cpu_hours") else {}),
@@ -412,9 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             spin_path, per_frame_metadata(spin, a.input_size, a.opset, a.seed, a.per_frame_ckpt))
         _log(f"wrote {spin_path} ({spin_path.stat().st_size / 1e6:.1f} MB) and {meta.name} "
              f"in {time.perf_counter() - t0:.1f} s")
-        checks.append((spin, spin_path,
-                       {model_meta.PER_FRAME_INPUT: torch.randn(2, 3, a.input_size, a.input_size, generator=g)},
-                       model_meta.PER_FRAME_OUTPUTS))
+        checks.append((spin, spin_path, per_frame_example_inputs(spin, a.input_size, 2, g), model_meta.PER_FRAME_OUTPUTS))
         if a.fp16:   # the fp16 file against the model with the same rounded weights; the fp32 file as usual
             checks[-1] = (fp16_rounded(spin), *checks[-1][1:])
             checks.append((spin, fp32, checks[-1][2], model_meta.PER_FRAME_OUTPUTS))

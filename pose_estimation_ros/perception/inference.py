@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .metadata import (KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT, PER_FRAME_OUTPUTS, TEMPORAL_INPUTS,
-                         TEMPORAL_OUTPUTS, ModelMetadata, ModelMetadataError, check_metadata, load_metadata)
+from .metadata import (KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, PER_FRAME_OUTPUTS,
+                       TEMPORAL_INPUTS, TEMPORAL_OUTPUTS, ModelMetadata, ModelMetadataError, check_metadata,
+                       load_metadata)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class OnnxModel:
     def _check_graph(self, kind: str) -> None:
         ins = {i.name: i for i in self.session.get_inputs()}
         outs = [o.name for o in self.session.get_outputs()]
-        want_in = (PER_FRAME_INPUT,) if kind == KIND_PER_FRAME else TEMPORAL_INPUTS
+        want_in = self.per_frame_inputs if kind == KIND_PER_FRAME else TEMPORAL_INPUTS
         want_out = PER_FRAME_OUTPUTS if kind == KIND_PER_FRAME else TEMPORAL_OUTPUTS
         if set(ins) != set(want_in) or list(outs) != list(want_out):
             raise ModelMetadataError(
@@ -107,6 +108,11 @@ class OnnxModel:
             if shape[1] != self.meta.window:
                 raise ModelMetadataError(
                     f"{self.path}: graph window {shape[1]} differs from its metadata window {self.meta.window}")
+
+    @property
+    def per_frame_inputs(self) -> tuple[str, ...]:
+        """The graph inputs a per-frame model's metadata promises: the image (and the keypoints)."""
+        return (PER_FRAME_INPUT,) + ((PER_FRAME_KEYPOINTS,) if self.meta.keypoint_input != "none" else ())
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run the session; returns outputs in interface order."""

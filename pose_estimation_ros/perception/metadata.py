@@ -21,6 +21,10 @@ SUPPORTED_OPSETS = range(13, 22)
 
 # Tensor names of the ONNX interface (the exporter and the runtime both use these).
 PER_FRAME_INPUT = "image"                                   # (N, 3, H, W) float32, normalised
+# Second input of a keypoint-input model (metadata keypoint_input "coco17"): (N, 17, 3) float32, COCO-17 keypoints of
+# the 2D source in the crop, (u, v) = 2 px / S - 1 in [-1, 1] and the source's confidence in [0, 1] (0 = none).
+PER_FRAME_KEYPOINTS = "keypoints"
+KEYPOINT_INPUTS = ("none", "coco17")
 PER_FRAME_OUTPUTS = ("pose6d", "betas", "cam", "joints")    # (N,24,6) (N,B) (N,3) (N,24,3)
 TEMPORAL_INPUTS = ("pose6d", "betas", "valid")              # (1,T,24,6) (1,T,B) float32, (1,T) bool
 TEMPORAL_OUTPUTS = ("pose6d_out", "joints")                 # (1,T,24,6) (1,T,24,3)
@@ -56,6 +60,7 @@ class ModelMetadata:
     input_size: list[int] | None = None        # per_frame: [H, W]
     normalization: Normalization | None = None  # per_frame
     window: int | None = None                   # temporal: T
+    keypoint_input: str = "none"                # per_frame: "none" | "coco17" (a second input, PER_FRAME_KEYPOINTS)
     architecture: dict[str, Any] = field(default_factory=dict)
     onnx_sha256: str = ""
     created_by: str = ""
@@ -196,6 +201,9 @@ def check_metadata(meta: ModelMetadata, *, kind: str, joint_names: list[str] | t
         if meta.input_size is None or meta.normalization is None:
             raise ModelMetadataError(f"{source}: per-frame metadata lacks input_size/normalization")
         check_normalization(meta.normalization, source)
+        if meta.keypoint_input not in KEYPOINT_INPUTS:
+            raise ModelMetadataError(f"{source}: keypoint_input '{meta.keypoint_input}' is not one this runtime "
+                                     f"feeds ({', '.join(KEYPOINT_INPUTS)})")
         if input_size is not None and tuple(meta.input_size) != tuple(input_size):
             raise ModelMetadataError(
                 f"{source}: input size {tuple(meta.input_size)} differs from configured {tuple(input_size)}")

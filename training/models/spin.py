@@ -25,8 +25,11 @@ from training.body.base import BodyModel, SkeletonBody
 from training.geometry.rotations import rot6d_to_rotmat
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, load_backbone_weights
 
-__all__ = ["PerFrameRegressor", "mean_pose6d", "BACKBONES", "DEFAULT_BACKBONE", "MEAN_CAM", "resolve_body",
+__all__ = ["PerFrameRegressor", "KEYPOINT_INPUTS", "widen_fc1", "mean_pose6d", "BACKBONES", "DEFAULT_BACKBONE", "MEAN_CAM", "resolve_body",
            "attach_body"]
+
+KEYPOINT_INPUTS = ("none", "coco17")
+NUM_COCO17 = 17
 
 # Weak-perspective camera (s, tx, ty) at initialisation.
 MEAN_CAM = (0.9, 0.0, 0.0)
@@ -106,12 +109,20 @@ class PerFrameRegressor(nn.Module):
             with ``num_betas`` shape parameters).
         backbone_weights: optional torchvision state dict file (e.g. ImageNet weights) for the backbone
             (:func:`~training.models.backbones.load_backbone_weights`).
+        keypoint_input: ``"none"`` (image only) or ``"coco17"``: a second input, the COCO-17 keypoints of a 2D
+            source in the crop (``(N, 17, 3)``: ``u, v`` in [-1, 1] and confidence, :mod:`training.spin.keypoints`),
+            encoded by a small MLP (``kp_fc1``, ``kp_fc2``) whose feature joins every regressor iteration.
+            The keypoint feature comes last in ``fc1``'s input, so an image-only checkpoint warm-starts it
+            (:func:`widen_fc1`).
     """
 
     def __init__(self, backbone: str = "resnet18", num_betas: int | None = None, iterations: int = 3,
                  hidden: int = 1024, dropout: float = 0.5, body: BodyModel | None = None,
-                 backbone_weights: str | Path | None = None) -> None:
+                 backbone_weights: str | Path | None = None, keypoint_input: str = "none",
+                 keypoint_hidden: int = 256) -> None:
         super().__init__()
+        if keypoint_input not in KEYPOINT_INPUTS:
+            raise ValueError(f"keypoint_input must be one of {KEYPOINT_INPUTS}, got {keypoint_input!r}")
         body = resolve_body(body, num_betas)
         num_betas = body.num_shape
         self.backbone_name = backbone
@@ -122,7 +133,14 @@ class PerFrameRegressor(nn.Module):
         if backbone_weights:
             load_backbone_weights(self.encoder, backbone_weights, backbone)
         npose = self.num_joints * 6
-        self.fc1 = nn.Linear(feat_dim + npose + num_betas + 3, hidden)
+        self.feat_dim = feat_dim
+        self.keypoint_input = keypoint_input
+        kdim = 0
+        if keypoint_input == "coco17":
+            kdim = keypoint_hidden
+            self.kp_fc1 = nn.Linear(NUM_COCO17 * 3, keypoint_hidden)
+            self.kp_fc2 = nn.Linear(keypoint_hidden, keypoint_hidden)
+        self.fc1 = nn.Linear(feat_dim + npose + num_betas + 3 + kdim, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.drop = nn.Dropout(dropout)
         self.dec_pose = nn.Linear(hidden, npose)
@@ -142,11 +160,21 @@ class PerFrameRegressor(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Regress the body from normalised images.
+    def encode_keypoints(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """(N, 17, 3) normalised keypoints + confidence -> (N, keypoint_hidden) feature."""
+        x = keypoints.reshape(keypoints.shape[0], -1)
+        return torch.relu(self.kp_fc2(torch.relu(self.kp_fc1(x))))
+
+    def forward(self, image: torch.Tensor, keypoints: torch.Tensor | None = None,
+                imageless_keypoints: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Regress the body from normalised images (and keypoints).
 
         Args:
             image: (N, 3, H, W) float32, ImageNet-normalised RGB.
+            keypoints: (N, 17, 3) for a keypoint-input model (zeros = none given).
+            imageless_keypoints: (M, 17, 3), training only: M more samples that have keypoints but no image
+                (their image feature is zero); their outputs follow the N image samples' (N + M rows).
         Returns:
             pose6d: (N, 24, 6) local rotations in 6D, joint 0 = global orientation (camera frame).
             betas: (N, NB) shape.
@@ -155,6 +183,21 @@ class PerFrameRegressor(nn.Module):
                 ``body.joints(rot6d_to_rotmat(pose6d), betas)``.
         """
         feat = self.encoder(image)                                   # (N, C)
+        if imageless_keypoints is not None and imageless_keypoints.shape[0] > 0:
+            if keypoints is None:
+                keypoints = feat.new_zeros(feat.shape[0], NUM_COCO17, 3)
+            feat = torch.cat([feat, feat.new_zeros(imageless_keypoints.shape[0], feat.shape[1])])
+            keypoints = torch.cat([keypoints, imageless_keypoints])
+        return self.regress(feat, keypoints)
+
+    def regress(self, feat: torch.Tensor, keypoints: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The iterative regressor on backbone features ``feat (N, C)`` (zeros = no image) and keypoints."""
+        extra = []
+        if self.keypoint_input != "none":
+            if keypoints is None:
+                keypoints = feat.new_zeros(feat.shape[0], NUM_COCO17, 3)
+            extra = [self.encode_keypoints(keypoints)]
         # Broadcast the (1, P) mean parameters to (N, P); ``0 * feat[:, :1]`` rather than
         # ``expand(N, -1)`` keeps the ONNX output shapes static except for N.
         zero = 0.0 * feat[:, :1]
@@ -162,7 +205,7 @@ class PerFrameRegressor(nn.Module):
         betas = self.init_betas + zero
         cam = self.init_cam + zero
         for _ in range(self.iterations):
-            x = torch.cat((feat, pose, betas, cam), dim=1)
+            x = torch.cat([feat, pose, betas, cam, *extra], dim=1)
             x = self.drop(torch.relu(self.fc1(x)))
             x = self.drop(torch.relu(self.fc2(x)))
             pose = pose + self.dec_pose(x)
@@ -171,3 +214,18 @@ class PerFrameRegressor(nn.Module):
         pose6d = pose.reshape(-1, self.num_joints, 6)
         joints = self.body.joints(rot6d_to_rotmat(pose6d), betas)
         return pose6d, betas, cam, joints
+
+
+def widen_fc1(state: dict[str, torch.Tensor], model: PerFrameRegressor) -> dict[str, torch.Tensor]:
+    """An image-only checkpoint's state dict made loadable into a keypoint-input ``model``: ``fc1.weight`` gets
+    zero columns for the keypoint feature (so the warm-started model starts as the image-only one) and the
+    keypoint encoder keeps its fresh initialisation."""
+    out = dict(state)
+    w = out.get("fc1.weight")
+    want = model.fc1.weight.shape
+    if w is not None and w.shape[0] == want[0] and w.shape[1] < want[1]:
+        out["fc1.weight"] = torch.cat([w, w.new_zeros(want[0], want[1] - w.shape[1])], dim=1)
+        for k, v in model.state_dict().items():
+            if k.startswith("kp_fc") and k not in out:
+                out[k] = v
+    return out

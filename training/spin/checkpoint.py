@@ -50,7 +50,7 @@ def build_model(mcfg: ModelConfig | dict[str, Any], body: BodyModel | None = Non
         raise CheckpointMismatch(f"the model config says body_model '{mcfg.body_model}', got a '{body.name}' body")
     model = PerFrameRegressor(mcfg.backbone, iterations=mcfg.iterations, hidden=mcfg.hidden, dropout=mcfg.dropout,
                               body=body, backbone_weights=(mcfg.backbone_weights or None) if load_backbone_weights
-                              else None)
+                              else None, keypoint_input=mcfg.keypoint_input, keypoint_hidden=mcfg.keypoint_hidden)
     if mcfg.bn_momentum > 0:
         for m in bn_modules(model):
             m.momentum = mcfg.bn_momentum
@@ -73,7 +73,7 @@ def check_compatible(ckpt: dict[str, Any], mcfg: ModelConfig, source: str = "che
     iterations, hidden) where the checkpoint differs from ``mcfg``."""
     have = _config(ckpt["model_config"])
     diffs = [f"{k}: checkpoint '{getattr(have, k)}' vs config '{getattr(mcfg, k)}'"
-             for k in ("backbone", "body_model", "input_size", "iterations", "hidden")
+             for k in ("backbone", "body_model", "input_size", "iterations", "hidden", "keypoint_input")
              if getattr(have, k) != getattr(mcfg, k)]
     if diffs:
         raise CheckpointMismatch(f"{source} was trained for another model: " + "; ".join(diffs))

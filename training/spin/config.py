@@ -37,6 +37,9 @@ class ModelConfig:
     # BN running-statistics momentum for every BN layer (torchvision's MobileNetV3 uses 0.01, which leaves eval-mode
     # statistics far behind the weights for thousands of steps when training from scratch)
     bn_momentum: float = 0.1
+    # second input: the COCO-17 keypoints of a real-trained 2D source in the crop (training.spin.keypoints)
+    keypoint_input: Literal["none", "coco17"] = "none"
+    keypoint_hidden: int = 256
 
 
 @dataclass
@@ -68,7 +71,15 @@ class DataConfig:
     samples_per_epoch: int = 100000
     val_samples: int = 64
     workers: int = 0
-    keypoint_noise_px: float = 0.0   # only for keypoint-input models
+    # keypoint-input models (model.keypoint_input): extra Gaussian noise (crop px) on every keypoint input; the
+    # fraction of image samples trained without keypoints (the source missed them: the model still has the image);
+    # the source's fitted noise model (training.spin.shard_keypoints --fit-noise) and a lifting table
+    # (training.spin.lifting) with lifting_per_batch image-less samples added to every batch
+    keypoint_noise_px: float = 0.0
+    keypoint_dropout: float = 0.15
+    keypoint_noise: str = ""
+    lifting_table: str = ""
+    lifting_per_batch: int = 0
 
 
 @dataclass

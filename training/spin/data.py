@@ -54,6 +54,9 @@ def standardize(sample: dict[str, Any], num_shape: int, real: bool | None = None
     out["has_pose"] = torch.tensor(bool(sample.get("has_pose", "rotmats" in sample)))
     is_real = bool(sample.get("real", False)) if real is None else real
     out["real"] = torch.tensor(is_real)
+    kp = sample.get("keypoints")
+    out["keypoints"] = t(kp) if kp is not None else torch.zeros(17, 3)
+    out["has_image"] = torch.tensor(True)
     return out
 
 
@@ -172,6 +175,14 @@ class ShardDataset(Dataset):
                     if k not in z.files:
                         raise ValueError(f"{f}: missing key '{k}' (a shard needs {', '.join(self.KEYS)})")
                 arrays = {k: z[k] for k in z.files}
+            side = f.with_name(f.name.replace("shard_", "kp_", 1))     # training.spin.shard_keypoints
+            if side.is_file():
+                with np.load(side) as z:
+                    arrays["keypoints"] = z["keypoints"]
+            if self.files and (("keypoints" in arrays) != ("keypoints" in self.data)):
+                raise ValueError(f"{f}: keypoint file {side.name} {'present' if 'keypoints' in arrays else 'missing'}"
+                                 f" unlike the shards before it (run python -m training.spin.shard_keypoints on "
+                                 f"{f.parent})")
             for k, v in arrays.items():
                 self.data[k] = np.concatenate([self.data[k], v]) if k in self.data else v
             self.files.append(f)
@@ -204,6 +215,10 @@ def resize_sample(s: dict[str, Any], size: int) -> dict[str, Any]:
     out = dict(s)
     out["image"] = cv2.resize(s["image"], (size, size), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
     out["joints2d"] = ((s["joints2d"] + 0.5) * r - 0.5).astype(np.float32)
+    if "keypoints" in s:
+        kp = np.asarray(s["keypoints"], np.float32).copy()
+        kp[:, :2] = (kp[:, :2] + 0.5) * r - 0.5
+        out["keypoints"] = kp
     return out
 
 
@@ -224,6 +239,9 @@ def flip_sample(s: dict[str, Any]) -> dict[str, Any]:
     out["rotmats"] = (m @ s["rotmats"] @ m)[perm]
     if "visibility" in s:
         out["visibility"] = s["visibility"][perm]
+    if "keypoints" in s:
+        from training.spin.keypoints import flip_keypoints_px
+        out["keypoints"] = flip_keypoints_px(s["keypoints"], size)
     return out
 
 

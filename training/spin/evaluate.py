@@ -43,13 +43,38 @@ class PerFrameRunner:
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.size = int(self.meta.input_size[0])
 
-    def __call__(self, images: torch.Tensor, batch: int = 16) -> dict[str, torch.Tensor]:
+    @property
+    def keypoint_input(self) -> str:
+        return self.meta.keypoint_input
+
+    def source_keypoints(self, images: torch.Tensor) -> np.ndarray:
+        """``(N, 17, 3)`` crop px + confidence of the 2D source the runtime uses (BlazePose's landmark model,
+        the whole crop as its ROI), for a keypoint-input model."""
+        from training.spin.shard_keypoints import landmark_keypoints
+
+        if getattr(self, "_source", None) is None:
+            from pose_estimation_ros.perception.detectors.blazepose import BlazePoseDetector
+            self._source = BlazePoseDetector(tiles=1)
+        return np.stack([landmark_keypoints(self._source, im) for im in images.numpy()])
+
+    def __call__(self, images: torch.Tensor, keypoints: torch.Tensor | np.ndarray | None = None,
+                 batch: int = 16) -> dict[str, torch.Tensor]:
+        """Outputs for ``images`` (N, S, S, 3) uint8; a keypoint-input model also gets ``keypoints`` (N, 17, 3)
+        crop px + confidence, by default those of :meth:`source_keypoints`."""
+        from training.spin.keypoints import normalize_keypoints_px
+
         if images.shape[1:3] != (self.size, self.size):
             raise ValueError(f"the model takes {self.size}x{self.size} crops, got {tuple(images.shape[1:3])}")
+        kp = None
+        if self.keypoint_input != "none":
+            kp = normalize_keypoints_px(self.source_keypoints(images) if keypoints is None else np.asarray(keypoints),
+                                        self.size)
         outs: list[list[np.ndarray]] = []
         for s in range(0, images.shape[0], batch):
-            x = images_to_input(images[s:s + batch]).numpy()
-            outs.append(self.sess.run(list(model_meta.PER_FRAME_OUTPUTS), {model_meta.PER_FRAME_INPUT: x}))
+            feeds = {model_meta.PER_FRAME_INPUT: images_to_input(images[s:s + batch]).numpy()}
+            if kp is not None:
+                feeds[model_meta.PER_FRAME_KEYPOINTS] = kp[s:s + batch]
+            outs.append(self.sess.run(list(model_meta.PER_FRAME_OUTPUTS), feeds))
         return {n: torch.as_tensor(np.concatenate([o[i] for o in outs])) for i, n in
                 enumerate(model_meta.PER_FRAME_OUTPUTS)}
 
@@ -193,13 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         rows[f"{bench} test (per frame)"] = frame_metrics(runner(batch["image"]), batch, body)
     for spec in a.shards:
         name, _, folder = spec.rpartition("=")
-        ds = spin_data._Standardized(spin_data.ShardDataset([folder], size=runner.size), body.num_shape, real=False)
+        shards = spin_data.ShardDataset([folder], size=runner.size)
+        ds = spin_data._Standardized(shards, body.num_shape, real=False)
         batch = _collate_all(ds, a.frames)
+        # the keypoints labelled beside the shards (training.spin.shard_keypoints) are the source's on these images
+        kp = batch["keypoints"] if "keypoints" in shards.data else None
         if a.shift != "none":
             from training.spin.domain_shift import apply_shift
             batch["image"] = torch.from_numpy(apply_shift(batch["image"].numpy(), a.shift, seed=1))
-            name = f"{name or folder}, {a.shift}"
-        rows[f"{name or folder} (per frame)"] = frame_metrics(runner(batch["image"]), batch, body)
+            name, kp = f"{name or folder}, {a.shift}", None
+        rows[f"{name or folder} (per frame)"] = frame_metrics(runner(batch["image"], kp), batch, body)
     for spec in a.real:
         fmt, _, rest = spec.partition(":")
         path, _, root = rest.partition(":")

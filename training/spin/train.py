@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -36,7 +37,9 @@ from torch.utils.data import DataLoader
 from training.geometry.rotations import rot6d_to_rotmat
 from training.spin import data as spin_data
 from training.spin.checkpoint import build_body, build_model, check_compatible, read_checkpoint
-from training.spin.config import SpinConfig, apply_overrides, load_config, save_config
+from training.config_io import from_known_keys
+from training.models.spin import widen_fc1
+from training.spin.config import ModelConfig, SpinConfig, apply_overrides, load_config, save_config
 from training.spin.finetune import apply_bn_mode, set_trainable, trainable_parameters
 from training.spin.losses import SpinLoss, project_weak
 
@@ -59,7 +62,7 @@ def _lr_lambda(warmup: int, total: int):
 
 @torch.no_grad()
 def pseudo_label(teacher: torch.nn.Module, images: torch.Tensor, target: dict[str, torch.Tensor], mode: str,
-                 size: int) -> dict[str, torch.Tensor]:
+                 size: int, keypoints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Targets for the real samples (``target['real']``) from the stage-1 ``teacher``'s outputs.
 
     ``replace``: every label of a real sample is the teacher's (2D = its projection, visibility 1);
@@ -68,7 +71,8 @@ def pseudo_label(teacher: torch.nn.Module, images: torch.Tensor, target: dict[st
     real = target["real"].bool()
     if mode == "off" or not bool(real.any()):
         return target
-    pose6d, betas, cam, joints = teacher(images[real])
+    pose6d, betas, cam, joints = (teacher(images[real]) if keypoints is None
+                                  else teacher(images[real], keypoints[real]))
     t = {k: v.clone() for k, v in target.items()}
     uv = (project_weak(joints, cam) + 1.0) * (size / 2.0)
     lab = {"joints3d": joints, "rotmats": rot6d_to_rotmat(pose6d), "shape": betas, "joints2d": uv}
@@ -93,13 +97,27 @@ def pseudo_label(teacher: torch.nn.Module, images: torch.Tensor, target: dict[st
 
 
 def training_step(model: torch.nn.Module, loss_fn: SpinLoss, batch: dict[str, torch.Tensor], cfg: SpinConfig,
-                  teacher: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One forward + loss on a collated batch (no optimiser step): (loss, parts)."""
+                  teacher: torch.nn.Module | None = None, lifting=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward + loss on a collated batch (no optimiser step): (loss, parts).
+
+    A keypoint-input model (``model.keypoint_input``) gets the batch's ``keypoints`` (dropped for a
+    ``data.keypoint_dropout`` fraction of the samples) and, with ``lifting``
+    (:class:`~training.spin.lifting.LiftingBatches`), ``data.lifting_per_batch`` image-less samples more."""
+    from training.spin.keypoints import keypoint_input_tensor
+
     images = spin_data.images_to_input(batch["image"])
     target = batch
+    kw: dict[str, torch.Tensor] = {}
+    size, d = cfg.model.input_size, cfg.data
+    if cfg.model.keypoint_input != "none":
+        kw["keypoints"] = keypoint_input_tensor(batch["keypoints"], size, d.keypoint_dropout, d.keypoint_noise_px)
     if teacher is not None:
-        target = pseudo_label(teacher, images, batch, cfg.train.pseudo_labels, cfg.model.input_size)
-    pred = model(images)
+        target = pseudo_label(teacher, images, batch, cfg.train.pseudo_labels, size, kw.get("keypoints"))
+    if lifting is not None and d.lifting_per_batch > 0:
+        extra = lifting.batch(d.lifting_per_batch)
+        kw["imageless_keypoints"] = keypoint_input_tensor(extra["keypoints"], size, 0.0, d.keypoint_noise_px)
+        target = {k: torch.cat([target[k], extra[k].to(target[k].dtype)]) for k in extra if k in target}
+    pred = model(images, **kw)
     return loss_fn(pred, target)
 
 
@@ -107,12 +125,17 @@ def training_step(model: torch.nn.Module, loss_fn: SpinLoss, batch: dict[str, to
 def evaluate_loader(model: torch.nn.Module, loader) -> dict[str, float]:
     """MPJPE / PA-MPJPE (mm, root-relative joints) of ``model`` on batches with 3D labels."""
     from training.posebert.metrics import mpjpe, pa_mpjpe
+    from training.spin.keypoints import keypoint_input_tensor
 
     was = model.training
     model.eval()
     e, pa = [], []
     for batch in loader:
-        _, _, _, joints = model(spin_data.images_to_input(batch["image"]))
+        images = spin_data.images_to_input(batch["image"])
+        if getattr(model, "keypoint_input", "none") != "none":
+            _, _, _, joints = model(images, keypoint_input_tensor(batch["keypoints"], batch["image"].shape[1]))
+        else:
+            _, _, _, joints = model(images)
         has = batch["has_3d"].bool()
         if not bool(has.any()):
             continue
@@ -124,6 +147,17 @@ def evaluate_loader(model: torch.nn.Module, loader) -> dict[str, float]:
     if not e:
         return {}
     return {"mpjpe": float(torch.cat(e).mean()), "pa_mpjpe": float(torch.cat(pa).mean()), "n": int(sum(map(len, e)))}
+
+
+def step_seed(out: Path) -> int:
+    """The step a run directory's last checkpoint is at (0 without one): resumed runs draw new samples."""
+    last = out / "ckpt_last.pt"
+    if not last.is_file():
+        return 0
+    try:
+        return int(torch.load(last, map_location="cpu", weights_only=True).get("step", 0))
+    except Exception:  # noqa: BLE001 - unreadable: the resume itself will say so
+        return 0
 
 
 def _dist_setup() -> tuple[int, int]:
@@ -144,8 +178,14 @@ def describe_training(cfg: SpinConfig, step: int, cpu_hours: float, init: str | 
             "real: " + ", ".join(f"{e.get('format', '?')}:{Path(e['path']).name}" for e in d.real) if d.real else
             f"stand-in 'real' = renders of a separate appearance domain (subjects {','.join(d.standin_subjects)}), "
             "not real photos" if d.standin_real else "no real data")
+    kp = ""
+    if cfg.model.keypoint_input != "none":
+        kp = (f"; {cfg.model.keypoint_input} keypoint input = the BlazePose landmark model's keypoints on the renders"
+              + (f" + {d.lifting_per_batch} image-less samples per batch from {d.lifting_table} (mocap projected "
+                 f"by the renderer's cameras, keypoints drawn from the noise model {Path(d.keypoint_noise).name or 'default'})"
+                 if d.lifting_per_batch else ""))
     return (f"MoCap-SPIN {cfg.train.stage} ({cfg.train.trainable}), {syn}; {real}; synthetic ratio "
-            f"{d.synthetic_ratio:g}; {step} steps x batch {cfg.train.batch_size}; {cpu_hours:.2f} CPU h"
+            f"{d.synthetic_ratio:g}{kp}; {step} steps x batch {cfg.train.batch_size}; {cpu_hours:.2f} CPU h"
             + (f"; from {Path(init).name}" if init else ""))
 
 
@@ -206,9 +246,16 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
         raise ValueError("train.stage 'finetune' needs train.init_ckpt (the stage-1 checkpoint)")
     if tc.init_ckpt:      # finetune: the stage-1 model; pretrain: continue from committed weights
         init = read_checkpoint(tc.init_ckpt)
-        check_compatible(init, mc, tc.init_ckpt)
+        have_kp = from_known_keys(ModelConfig, init["model_config"]).keypoint_input
+        # pretrain a keypoint-input model from an image-only one: fc1 widened with zero columns (widen_fc1)
+        widen = tc.stage == "pretrain" and have_kp == "none" and mc.keypoint_input != "none"
+        check_compatible(init, dataclasses.replace(mc, keypoint_input=have_kp) if widen else mc, tc.init_ckpt)
         init_cpu_h = float(init.get("cpu_hours", 0.0))
-        model.load_state_dict({k: (v.float() if v.dtype == torch.float16 else v) for k, v in init["model"].items()})
+        state = {k: (v.float() if v.dtype == torch.float16 else v) for k, v in init["model"].items()}
+        if widen:
+            state = widen_fc1(state, model)
+            _log(f"image-only {tc.init_ckpt} -> keypoint-input model ({mc.keypoint_input}): fc1 widened")
+        model.load_state_dict(state)
     if tc.stage == "finetune":
         if tc.pseudo_labels != "off":
             teacher = copy.deepcopy(model).eval().requires_grad_(False)
@@ -228,7 +275,24 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
         syn, real, val = datasets
     if syn is None and real is None:
         raise ValueError("no training data: the synthetic ratio needs renderings or a real set")
+    if mc.keypoint_input != "none":
+        for ds in (syn, real, val):
+            inner = getattr(ds, "ds", None)
+            if isinstance(inner, spin_data.ShardDataset) and "keypoints" not in inner.data:
+                raise ValueError(f"model.keypoint_input '{mc.keypoint_input}' needs keypoints beside the shards in "
+                                 f"{inner.dirs} (python -m training.spin.shard_keypoints {' '.join(inner.dirs)})")
     mix = spin_data.concat(syn if syn is not None else real, real if syn is not None else None)
+    lifting = None
+    if mc.keypoint_input != "none" and cfg.data.lifting_per_batch > 0:
+        from training.spin.keypoints import KeypointNoise
+        from training.spin.lifting import LiftingBatches
+        if not cfg.data.lifting_table:
+            raise ValueError("data.lifting_per_batch > 0 needs data.lifting_table (python -m training.spin.lifting)")
+        noise = KeypointNoise.load(cfg.data.keypoint_noise) if cfg.data.keypoint_noise else KeypointNoise()
+        lifting = LiftingBatches(cfg.data.lifting_table, noise, mc.input_size, seed=tc.seed + 31 * rank + step_seed(
+            Path(out_dir)))
+        _log(f"lifting: {len(lifting)} image-less samples ({cfg.data.lifting_table}), {cfg.data.lifting_per_batch} per "
+             f"batch, keypoint noise: {noise.source}")
     n_syn = len(syn) if syn is not None else 0
     n_real = len(mix) - n_syn
 
@@ -284,7 +348,7 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
     bar = tqdm(total=tc.steps, initial=step, disable=not progress or rank != 0, desc=cfg.name, dynamic_ncols=True)
     val_res: dict[str, float] = {}
     for batch in loader:
-        loss, parts = training_step(ddp, loss_fn, batch, cfg, teacher)
+        loss, parts = training_step(ddp, loss_fn, batch, cfg, teacher, lifting)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:

@@ -1,0 +1,209 @@
+"""Keypoint-input MoCap-SPIN: keypoint conventions, noise model, lifting batches, training, export and runtime feed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pose_estimation_ros.perception import metadata as model_meta
+from pose_estimation_ros.perception.crop import CropBox
+from pose_estimation_ros.perception.inference import ModelMetadataError, load_per_frame
+from pose_estimation_ros.perception.keypoint_input import keypoints_in_crop
+from pose_estimation_ros import skeleton
+from training import export
+from training.body.base import SkeletonBody
+from training.models.spin import PerFrameRegressor, widen_fc1
+from training.spin import data as spin_data
+from training.spin.config import config_from_dict
+from training.spin.keypoints import (COCO17_FLIP, KeypointNoise, fit_noise, flip_keypoints_px, keypoint_input_tensor,
+                                     normalize_keypoints_px)
+from training.spin.lifting import LiftingBatches
+from training.spin.losses import SpinLoss
+from training.spin.shard_keypoints import crop_intrinsics
+from training.spin.train import training_step
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+SIZE = 64
+
+
+def test_keypoints_in_crop_hand_computed():
+    box = CropBox(cx=100.0, cy=50.0, size=200.0)          # x 0..200, y -50..150
+    kp = np.zeros((17, 3))
+    kp[0] = [100, 50, 0.9]        # centre -> (0, 0)
+    kp[1] = [0, -50, 1.0]         # top-left corner -> (-1, -1)
+    kp[2] = [150, 100, 2.0]       # -> (0.5, 0.5), confidence clipped to 1
+    kp[3] = [np.nan, 10, 0.8]     # non-finite -> missing
+    kp[4] = [10, 10, np.nan]
+    out = keypoints_in_crop(kp, box, 128)
+    assert out.shape == (1, 17, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, 0], [0, 0, 0.9], atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], [-1, -1, 1.0], atol=1e-6)
+    np.testing.assert_allclose(out[0, 2], [0.5, 0.5, 1.0], atol=1e-6)
+    assert np.all(out[0, 3:] == 0)        # kp 3, 4 missing; 5.. confidence 0
+    assert np.all(keypoints_in_crop(None, box, 128) == 0)
+    with pytest.raises(ValueError, match=r"\(17, 3\)"):
+        keypoints_in_crop(np.zeros((33, 3)), box, 128)
+
+
+def test_training_and_runtime_keypoint_conventions_agree():
+    rng = np.random.default_rng(0)
+    kp = np.concatenate([rng.uniform(0, SIZE, (5, 17, 2)), rng.uniform(0, 1, (5, 17, 1))], -1).astype(np.float32)
+    kp[0, 3, 2] = 0.0
+    a = normalize_keypoints_px(kp, SIZE)
+    b = keypoint_input_tensor(torch.from_numpy(kp), SIZE).numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert np.all(a[0, 3] == 0)
+    # the runtime's crop of the identity box gives the same input as training's crop pixels
+    box = CropBox(cx=SIZE / 2, cy=SIZE / 2, size=SIZE)
+    np.testing.assert_allclose(keypoints_in_crop(kp[1], box, SIZE)[0], a[1], atol=1e-5)
+
+
+def test_flip_keypoints_swaps_sides_and_is_an_involution():
+    kp = np.random.default_rng(1).uniform(0, SIZE, (17, 3)).astype(np.float32)
+    f = flip_keypoints_px(kp, SIZE)
+    assert COCO17_FLIP[5] == 6 and COCO17_FLIP[0] == 0            # left_shoulder <-> right_shoulder, nose
+    np.testing.assert_allclose(f[6, 0], SIZE - 1 - kp[5, 0])
+    np.testing.assert_allclose(flip_keypoints_px(f, SIZE), kp, atol=1e-5)
+
+
+def test_noise_model_fit_recovers_bias_std_and_miss_rate_and_samples_them():
+    rng = np.random.default_rng(2)
+    n, side = 4000, 128.0
+    truth = rng.uniform(20, 100, (n, 17, 2))
+    bias = np.linspace(-0.03, 0.03, 34).reshape(17, 2)
+    pred = truth + (bias + 0.02 * rng.standard_normal((n, 17, 2))) * side
+    conf = rng.uniform(0.5, 1.0, (n, 17, 1))
+    kp = np.concatenate([pred, conf], -1)
+    kp[: n // 10] = 0.0                                           # 10% missed
+    noise = fit_noise(kp, truth, side, "synthetic")
+    assert abs(noise.miss_rate - 0.1) < 1e-6 and noise.n == n - n // 10
+    np.testing.assert_allclose(noise.bias, bias, atol=0.002)
+    np.testing.assert_allclose(noise.std, 0.02, atol=0.002)
+    draw = noise.sample(truth[:2000], side, rng)
+    hit = draw[..., 2].max(-1) > 0
+    assert 0.05 < 1 - hit.mean() < 0.15
+    off = (draw[hit, :, :2] - truth[:2000][hit]) / side
+    np.testing.assert_allclose(off.mean(0), bias, atol=0.004)
+    with pytest.raises(ValueError, match="found keypoints in only"):
+        fit_noise(np.zeros((5, 17, 3)), truth[:5], side, "none")
+
+
+def test_crop_intrinsics_are_recovered_exactly():
+    rng = np.random.default_rng(3)
+    j3 = np.concatenate([rng.uniform(-0.8, 0.8, (4, 24, 2)), rng.uniform(3, 6, (4, 24, 1))], -1)
+    f, c = np.array([300.0, 200, 250, 410]), np.array([[60, 70], [50, 40], [64, 64], [10, 90]])
+    j2 = f[:, None, None] * j3[..., :2] / j3[..., 2:] + c[:, None]
+    sol, res = crop_intrinsics(j3, j2)
+    np.testing.assert_allclose(sol[:, 0], f, rtol=1e-9)
+    np.testing.assert_allclose(sol[:, 1:], c, atol=1e-6)
+    assert res < 1e-6
+
+
+def _kp_model(seed: int = 0) -> PerFrameRegressor:
+    torch.manual_seed(seed)
+    return PerFrameRegressor("mobilenet_v3_small", hidden=64, dropout=0.0, body=SkeletonBody(10),
+                             keypoint_input="coco17", keypoint_hidden=32).eval()
+
+
+def test_widened_image_only_checkpoint_gives_the_image_only_outputs():
+    torch.manual_seed(0)
+    old = PerFrameRegressor("mobilenet_v3_small", hidden=64, dropout=0.0, body=SkeletonBody(10)).eval()
+    for p in old.parameters():               # non-trivial decoders so that the outputs depend on the input
+        p.data += 0.01 * torch.randn_like(p)
+    new = _kp_model(1)
+    new.load_state_dict(widen_fc1(old.state_dict(), new))
+    x = torch.randn(2, 3, SIZE, SIZE)
+    kp = torch.rand(2, 17, 3)
+    with torch.no_grad():
+        a, b = old(x), new(x, kp)
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v)
+    with pytest.raises(ValueError, match="keypoint_input"):
+        PerFrameRegressor("mobilenet_v3_small", body=SkeletonBody(10), keypoint_input="coco33")
+
+
+def test_imageless_rows_follow_and_depend_only_on_their_keypoints():
+    m = _kp_model()
+    for p in m.parameters():
+        p.data += 0.01 * torch.randn_like(p)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    kp, extra = torch.rand(2, 17, 3), torch.rand(3, 17, 3)
+    with torch.no_grad():
+        out = m(x, kp, imageless_keypoints=extra)
+        alone = m.regress(torch.zeros(3, m.feat_dim), extra)
+        other_images = m(torch.randn(2, 3, SIZE, SIZE), kp, imageless_keypoints=extra)
+        moved = m(x, kp, imageless_keypoints=extra + 0.2)
+    assert out[3].shape == (5, 24, 3)
+    torch.testing.assert_close(out[3][2:], alone[3])
+    torch.testing.assert_close(out[3][2:], other_images[3][2:])
+    assert not torch.allclose(out[3][2:], moved[3][2:])
+
+
+def _table(path, n: int = 64, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    body = SkeletonBody(10)
+    rot = torch.eye(3).repeat(n, 24, 1, 1)
+    with torch.no_grad():
+        j = body.joints(rot, torch.zeros(n, 10)).numpy() + np.array([0, 0, 4.0])
+    j2 = 300 * j[..., :2] / j[..., 2:] + 64
+    np.savez(path, joints2d=j2.astype(np.float32), coco2d=j2[:, :17].astype(np.float32), joints3d=j.astype(np.float32),
+             rotmats=rot.numpy(), shape=np.zeros((n, 10), np.float32), size=np.asarray(128))
+
+
+def test_lifting_batches_and_a_training_step_with_imageless_samples(tmp_path):
+    _table(tmp_path / "t.npz")
+    noise = KeypointNoise()
+    lb = LiftingBatches(tmp_path / "t.npz", noise, SIZE, seed=0)
+    b = lb.batch(6)
+    assert b["keypoints"].shape == (6, 17, 3) and not bool(b["has_image"].any())
+    assert float(b["joints2d"].max()) < 128            # rescaled from the table's 128 px to 64 px crops
+    cfg = config_from_dict({"model": {"backbone": "mobilenet_v3_small", "input_size": SIZE, "hidden": 64,
+                                      "dropout": 0.0, "body_model": "skeleton", "keypoint_input": "coco17",
+                                      "keypoint_hidden": 32},
+                            "data": {"source": "stick", "lifting_per_batch": 5, "keypoint_dropout": 0.0}})
+    ds = spin_data.StickFigureDataset(SkeletonBody(10), SIZE, 4, seed=0)
+    batch = spin_data.collate([spin_data.standardize(ds[i], 10) for i in range(4)])
+    assert batch["keypoints"].shape == (4, 17, 3)
+    model = _kp_model().train()
+    seen = {}
+    orig = model.forward
+
+    def spy(*args, **kw):
+        seen.update(n_img=args[0].shape[0], n_extra=kw["imageless_keypoints"].shape[0])
+        return orig(*args, **kw)
+
+    model.forward = spy
+    loss, parts = training_step(model, SpinLoss(cfg.loss, SIZE), batch, cfg, lifting=lb)
+    assert seen == {"n_img": 4, "n_extra": 5} and torch.isfinite(loss)
+    loss.backward()
+    assert model.kp_fc1.weight.grad is not None and float(model.kp_fc1.weight.grad.abs().sum()) > 0
+    with pytest.raises(FileNotFoundError, match="lifting table"):
+        LiftingBatches(tmp_path / "missing.npz", noise, SIZE)
+
+
+def test_keypoint_model_exports_and_the_runtime_checks_its_inputs(tmp_path):
+    m = _kp_model()
+    for p in m.parameters():
+        p.data += 0.01 * torch.randn_like(p)
+    path = export.export_per_frame(m, tmp_path / "kp.onnx", SIZE)
+    meta = export.per_frame_metadata(m, SIZE, export.DEFAULT_OPSET, 0)
+    assert meta.keypoint_input == "coco17"
+    model_meta.write_metadata(path, meta)
+    inputs = export.per_frame_example_inputs(m, SIZE, 2, torch.Generator().manual_seed(0))
+    assert list(inputs) == [model_meta.PER_FRAME_INPUT, model_meta.PER_FRAME_KEYPOINTS]
+    diffs = export.compare_onnx(m, path, inputs, model_meta.PER_FRAME_OUTPUTS)
+    assert max(diffs.values()) < 1e-4, diffs
+    rt = load_per_frame(path, joint_names=list(skeleton.JOINT_NAMES))
+    assert rt.per_frame_inputs == ("image", "keypoints")
+    a = rt.run({k: v.numpy() for k, v in inputs.items()})[3]
+    moved = dict(inputs, keypoints=inputs["keypoints"] * 0.5)
+    assert not np.allclose(a, rt.run({k: v.numpy() for k, v in moved.items()})[3])
+    # metadata that hides the keypoint input is refused (graph tensors differ from the interface)
+    meta.keypoint_input = "none"
+    model_meta.write_metadata(path, meta)
+    with pytest.raises(ModelMetadataError, match="interface"):
+        load_per_frame(path, joint_names=list(skeleton.JOINT_NAMES))
+    meta.keypoint_input = "coco33"
+    model_meta.write_metadata(path, meta)
+    with pytest.raises(ModelMetadataError, match="keypoint_input 'coco33'"):
+        load_per_frame(path, joint_names=list(skeleton.JOINT_NAMES))
