@@ -207,3 +207,48 @@ def test_keypoint_model_exports_and_the_runtime_checks_its_inputs(tmp_path):
     model_meta.write_metadata(path, meta)
     with pytest.raises(ModelMetadataError, match="keypoint_input 'coco33'"):
         load_per_frame(path, joint_names=list(skeleton.JOINT_NAMES))
+
+
+class _OnePerson:
+    """A detector (no following) that finds one person with keypoints on every call."""
+
+    name = "one person"
+
+    def __init__(self, box, kp) -> None:
+        self.box, self.kp, self.calls = np.asarray(box, np.float32), np.asarray(kp, np.float32), 0
+
+    def detect(self, rgb, known=()):
+        from pose_estimation_ros.perception.detectors import Detection
+        self.calls += 1
+        return [Detection(self.box, 0.9, self.kp)]
+
+
+def test_pipeline_feeds_this_frames_keypoints_in_the_crop_and_none_between_detector_runs(tmp_path):
+    from pose_estimation_ros.camera_model import Intrinsics
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
+
+    m = _kp_model()
+    path = export.export_per_frame(m, tmp_path / "kp.onnx", SIZE)
+    model_meta.write_metadata(path, export.per_frame_metadata(m, SIZE, export.DEFAULT_OPSET, 0))
+    box = (120, 40, 200, 200)
+    t = np.linspace(0.1, 0.9, 17)
+    kp = np.stack([120 + 80 * t, 40 + 160 * t[::-1], np.full(17, 0.8)], 1)
+    det = _OnePerson(box, kp)
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(path), temporal_model="none", detect_every=3),
+                              detector=det)
+    fed = []
+    run = pipe.per_frame.run
+    pipe.per_frame.run = lambda feeds: fed.append({k: v.copy() for k, v in feeds.items()}) or run(feeds)
+    intr = Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)
+    img = np.full((240, 320, 3), 90, np.uint8)
+    for k in range(3):
+        pipe.process(img, (k + 1) * 33_000_000, intr)
+    assert det.calls == 1 and len(fed) == 3
+    first = fed[0]["keypoints"]
+    assert first.shape == (1, 17, 3)
+    from pose_estimation_ros.perception.crop import box_from_keypoints
+    crop = box_from_keypoints(kp.astype(np.float32), (240, 320), pipe.limits)      # the crop of the detector frame
+    np.testing.assert_allclose(first, keypoints_in_crop(kp, crop, SIZE), atol=1e-5)
+    assert np.all(first[0, :, 2] == np.float32(0.8)) and np.all(np.abs(first[0, :, :2]) < 1)
+    # between detector runs (crop followed from the model's projection) the model gets no keypoints
+    assert np.all(fed[1]["keypoints"] == 0) and np.all(fed[2]["keypoints"] == 0)

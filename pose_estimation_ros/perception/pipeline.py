@@ -40,7 +40,8 @@ from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_
 from .detectors import can_follow
 from .detectors.boxes import iou
 from .inference import OnnxModel, load_per_frame, load_temporal
-from .metadata import PER_FRAME_INPUT, TEMPORAL_INPUTS, check_same_body
+from .keypoint_input import keypoints_in_crop
+from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body
 from .track import PersonTracker
 from .window import PoseWindow, StampGuard
 
@@ -355,9 +356,13 @@ class PerceptionPipeline:
                 crop = crop_and_resize(rgb, tr.follower.box, self.input_size)
                 crops.append(crop[..., ::-1] if self._bgr else crop)
             x = np.concatenate([normalize(c, self._mean, self._std, self._scale) for c in crops], axis=0)
+            kp = None
+            if self.per_frame.meta.keypoint_input != "none":   # this frame's keypoints, or none (image only)
+                kp = np.concatenate([keypoints_in_crop(tr.keypoints if tr.fresh else None, tr.follower.box,
+                                                       self.input_size) for tr in people], axis=0)
             t2 = self.clock()
             t["crop_ms"] = (t2 - t1) * 1e3
-            pose6d, betas, cam, joints = self._run_per_frame(x)
+            pose6d, betas, cam, joints = self._run_per_frame(x, kp)
             t3 = self.clock()
             t["per_frame_ms"] = (t3 - t2) * 1e3
         else:
@@ -523,16 +528,24 @@ class PerceptionPipeline:
                 return box
         return box_from_xyxy(det.box, hw, self.limits)
 
-    def _run_per_frame(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(N, 3, S, S) -> pose6d (N,24,6), betas (N,B), cam (N,3), joints (N,24,3); one batch when the graph allows."""
+    def _run_per_frame(self, x: np.ndarray, kp: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """(N, 3, S, S) [+ keypoints (N, 17, 3) for a keypoint-input model] -> pose6d (N,24,6), betas (N,B),
+        cam (N,3), joints (N,24,3); one batch when the graph allows."""
         if self._per_frame_runner is not None:
             return tuple(self._per_frame_runner(x))
+
+        def feeds(sl: slice) -> dict[str, np.ndarray]:
+            f = {PER_FRAME_INPUT: x[sl]}
+            if kp is not None:
+                f[PER_FRAME_KEYPOINTS] = kp[sl]
+            return f
+
         if self.per_frame.dynamic_batch or len(x) == 1:
-            outs = tuple(self.per_frame.run({PER_FRAME_INPUT: x}))
+            outs = tuple(self.per_frame.run(feeds(slice(None))))
             if all(o.shape[0] == len(x) for o in outs):
                 return outs
             self.per_frame.dynamic_batch = False   # a graph that ignores its batch axis: one run per person
-        outs = [self.per_frame.run({PER_FRAME_INPUT: x[i:i + 1]}) for i in range(len(x))]
+        outs = [self.per_frame.run(feeds(slice(i, i + 1))) for i in range(len(x))]
         return tuple(np.concatenate([o[k] for o in outs]) for k in range(4))
 
     def _outputs(self, intr: Intrinsics) -> tuple[int | None, list[PoseEstimate]]:
