@@ -170,3 +170,54 @@ def test_redetect_every_is_validated(model):
     with pytest.raises(ValueError, match="redetect_every"):
         PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="none", redetect_every=0),
                            detector=FakeFollower())
+
+
+class CountingDetector:
+    """The real detector, its calls counted (``follow`` and ``detect`` delegate)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.name = real, real.name
+        self.detect_calls = self.follow_calls = 0
+
+    def detect(self, rgb, known=()):
+        self.detect_calls += 1
+        return self.real.detect(rgb, known=known)
+
+    def follow(self, rgb, previous):
+        self.follow_calls += 1
+        return self.real.follow(rgb, previous)
+
+
+def test_blazepose_follows_the_rendered_person_with_the_detector_on_demand(model):
+    """The pre-rendered demo person (textured, renderer output) through the pipeline with the real blazepose: one
+    detector run in 10 frames, the person followed (one id, fresh keypoints near the rendered joints)."""
+    from pose_estimation_ros import skeleton
+    from pose_estimation_ros.perception.detectors import DetectorError, make_detector
+    from pose_estimation_ros.synthetic_scene import SyntheticScene
+
+    try:
+        real = make_detector("blazepose")
+    except DetectorError as e:
+        pytest.skip(f"blazepose files absent: {e}")
+    scene = SyntheticScene(640, 480, clip="auto")
+    if scene.clip is None:
+        pytest.skip("pre-rendered demo clip absent (make setup renders .cache/demo_scene)")
+    det = CountingDetector(real)
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="none", redetect_every=10),
+                              detector=det)
+    intr = Intrinsics(640, 480, scene.fx, scene.fy, scene.cx, scene.cy)
+    t0 = 0.3 * scene.period_s            # the person ~2.5-3 m away, walking
+    ids, errs = set(), []
+    sm = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
+    for k in range(10):
+        rgb, gt = scene.render(t0 + k / 15.0)
+        res = pipe.process(rgb, (k + 1) * 66 * MS, intr)
+        assert len(res.estimates) == 1, k
+        tid = res.estimates[0].person_id
+        ids.add(tid)
+        kp = res.keypoints[tid]                 # this frame's COCO-17: shoulders 5/6, hips 11/12
+        for coco, name in ((5, "left_shoulder"), (6, "right_shoulder"), (11, "left_hip"), (12, "right_hip")):
+            errs.append(np.linalg.norm(kp[coco, :2] - gt["joints_2d"][sm[name]]) / (gt["bbox"][3] - gt["bbox"][1]))
+    assert det.detect_calls == 1 and det.follow_calls == 9
+    assert len(ids) == 1
+    assert np.median(errs) < 0.08, np.median(errs)   # of the person's height
