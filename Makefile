@@ -36,15 +36,22 @@ clean:
 	rm -rf build install log .pytest_cache
 
 # MoCap-SPIN default per-frame model (resumable: rerun to continue; on a fresh clone it continues from the
-# committed models/mocap_spin_resume.pt): render shards, train, export fp16 (+ fp32 twin).
+# committed models/mocap_spin_resume.pt): render shards, label them with the BlazePose keypoints, import the mocap and
+# make the image-less lifting table (once), train the keypoint-input model, export fp16 (+ fp32 twin).
 SPIN_SAMPLES ?= 3000
+SHARED ?= ../shared/data
+LIFT_SUBJECTS ?= 01 03 06 10 13 131 135 14 16 35 94
 train-spin: setup
 	$(PY) -m training.spin.render_shards --split val --out runs/spin/shards/val --count 64
 	$(PY) -m training.spin.render_shards --split test --out runs/spin/shards/test --count 128
 	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
-	$(PY) -m training.spin.train --config training/configs/spin_default.yaml --out runs/spin_default \
-		$$([ -f runs/spin_default/ckpt_last.pt ] || echo --set train.init_ckpt=models/mocap_spin_resume.pt)
-	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_default/ckpt_best.pt --fp16 --per-frame-only
+	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test
+	[ -d runs/mocap/06 ] || $(PY) -m training.mocap_cli import-mocap $(SHARED)/cmu $(SHARED)/cmu-cc $(SHARED)/cmu-more \
+		--out runs/mocap --body anny --fps 30 --test-subjects 131 16 35 01 12 14 --val-subjects 03 10
+	[ -f runs/spin/lifting/table.npz ] || $(PY) -m training.spin.lifting --subjects $(LIFT_SUBJECTS) --count 30000 \
+		--out runs/spin/lifting/table.npz
+	$(PY) -m training.spin.train --config training/configs/spin_keypoints.yaml --out runs/spin_keypoints
+	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_keypoints/ckpt_best.pt --fp16 --per-frame-only
 
 # Closed-loop scenario suite (issue 13): rendered frames -> real perception + controller nodes -> robot, on sim time.
 # Prints the table; results, plots and node logs in runs/sim/. SIM_ARGS e.g. "--scenarios walk_toward --brain both".
