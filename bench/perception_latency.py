@@ -11,6 +11,7 @@ between detector runs, the detector on demand and every ``--redetect-every`` fra
   convert   sensor_msgs/Image -> numpy RGB
   follow    the landmark model on each followed person's ROI (FollowingDetector.follow)
   detect    the detector passes (when they ran; the mean is over all frames, i.e. amortised)
+  track     ByteTrack (supervision) on the frame's boxes
   crop      SPIN crops of every person + resize + normalisation
   per-frame the per-frame ONNX model, one batch of N crops
   temporal  the temporal ONNX model, one batch of N windows, + the outputs (translation fit, projection)
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("convert", "follow", "detect", "crop", "per-frame", "temporal", "publish", "total")
+STAGES = ("convert", "follow", "detect", "track", "crop", "per-frame", "temporal", "publish", "total")
 
 
 class CrowdScene:
@@ -122,7 +123,8 @@ def run_frames(pipe, images, intr, pubs, warmup: int, before_frame=None) -> RunR
         if i >= warmup:
             tm = res.timings_ms
             for k, v in (("convert", (t1 - t0) * 1e3), ("follow", tm.get("follow_ms", 0.0)),
-                         ("detect", tm.get("detect_ms", 0.0)), ("crop", tm["crop_ms"]),
+                         ("detect", tm.get("detect_ms", 0.0)), ("track", tm.get("track_ms", 0.0)),
+                         ("crop", tm["crop_ms"]),
                          ("per-frame", tm["per_frame_ms"]), ("temporal", tm["temporal_ms"]),
                          ("publish", (t3 - t2) * 1e3), ("total", (t3 - t0) * 1e3)):
                 rows[k].append(v)

@@ -86,7 +86,7 @@ class PerceptionNode(Node):
             max_people=declare(self, "max_people", 5, "Most people estimated per frame (the best-scored).",
                                lo=1, hi=64, read_only=True),
             track_lost_frames=declare(self, "track_lost_frames", 10,
-                                      "Detector runs a person may go unseen before the track ends.", lo=1, hi=1000,
+                                      "A person unseen for this many x detect_every frames ends their track.", lo=1, hi=1000,
                                       read_only=True),
             translation_window=declare(self, "translation_window", 12,
                                        "Window slots of the root-translation fit of the temporal path (<= 2: off).",

@@ -112,7 +112,7 @@ class PerceptionConfig:
     detect_every: int = 3              # detector period in frames for detectors that cannot follow people
     redetect_every: int = REDETECT_EVERY   # following detectors: detector at least every N frames (new people)
     max_people: int = 5
-    track_lost_frames: int = 10        # detector runs (at the regular cadence) a track survives unmatched
+    track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
@@ -269,10 +269,11 @@ class PerceptionPipeline:
                 detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR,
                                                                  model=cfg.detector_model)
             self.detector = detector
-        # A following detector updates the tracker every frame, others at each detector run: ByteTrack's lost
-        # buffer counts updates, so track_lost_frames (detector runs) is scaled to frames when following.
+        # A following detector updates the tracker every frame, others every detect_every frames (one detector
+        # run): ByteTrack's lost buffer counts updates, so when following it is scaled to the same time,
+        # track_lost_frames x detect_every frames.
         self.following = self.detector is not None and can_follow(self.detector)
-        self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames * (cfg.redetect_every if self.following else 1))
+        self.tracker = PersonTracker(lost_frames=cfg.track_lost_frames * (cfg.detect_every if self.following else 1))
         self._since_detect = 0        # frames since the last detector run (following mode)
         self._followed_count = 0      # people followed into the current frame
         self._candidates: list[Detection] = []   # unconfirmed new detections, followed into the next frame
@@ -480,6 +481,9 @@ class PerceptionPipeline:
             for tid, tr in self.tracks.items():
                 if not tr.active or tr.det is None:
                     continue
+                if tr.det.hint is None:   # a detection the backend cannot follow: find it again
+                    lost += 1
+                    continue
                 d = self.detector.follow(rgb, tr.det)
                 if d is None:
                     lost += 1
@@ -492,7 +496,7 @@ class PerceptionPipeline:
         # Detections of the last detector run that ByteTrack has not confirmed yet (a new track needs a second
         # matched frame): followed once more so that they are confirmed now.
         cand = []
-        for k, d in enumerate(self._candidates):
+        for k, d in enumerate(c for c in self._candidates if c.hint is not None):
             try:
                 f = self.detector.follow(rgb, d)
             except (DetectorError, ValueError) as e:

@@ -108,8 +108,8 @@ class FollowingDetector(Protocol):
 
 
 def can_follow(detector: object) -> bool:
-    """Whether ``detector`` implements `FollowingDetector` (has a callable ``follow``)."""
-    return callable(getattr(detector, "follow", None))
+    """Whether ``detector`` implements `FollowingDetector` (a callable ``follow``, and ``follows`` not False)."""
+    return callable(getattr(detector, "follow", None)) and bool(getattr(detector, "follows", True))
 
 
 DETECTORS: dict[str, Callable[..., Detector]] = {}

@@ -225,6 +225,7 @@ class BlazePoseDetector:
         self._reg_first = self._det.output_shapes[0] == want[0]
         self._lm = _Tflite(root / LANDMARK_FILE, num_threads, (1, LANDMARK_INPUT, LANDMARK_INPUT, 3)) \
             if landmarks else None
+        self.follows = self._lm is not None   # FollowingDetector: following needs the landmark model
         if self._lm is not None and self._lm.output_shapes[:2] != [(1, 195), (1, 1)]:
             raise DetectorError(f"{LANDMARK_FILE}: outputs {self._lm.output_shapes[:2]}, expected [(1, 195), (1, 1)]")
         self._anchors = ssd_anchors(POSE_DETECTION_ANCHORS)
