@@ -8,6 +8,8 @@ colours), far to near.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -189,6 +191,47 @@ class MeshRenderer(ProceduralRenderer):
         return self._composite(layers, bg)
 
 
+class CachedRenderer:
+    """Another renderer's frames memoised by their exact inputs (camera pose and every person's joints,
+    orientation and local rotations, bit for bit): runs of one scenario under different zone settings see the
+    same frames until their robots' paths part, so those are rendered once. A hit returns the very frame the
+    wrapped (deterministic) renderer made for the same inputs; least recently used frames go past ``max_bytes``.
+    """
+
+    def __init__(self, inner: FrameRenderer, max_bytes: float = 400e6) -> None:
+        self.inner = inner
+        self.intrinsics = inner.intrinsics
+        self.max_bytes = float(max_bytes)
+        self._frames: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(camera_from_world: np.ndarray, people: list[PersonView]) -> bytes:
+        """Digest of everything a frame depends on."""
+        h = hashlib.blake2b(np.ascontiguousarray(camera_from_world, np.float64).tobytes(), digest_size=20)
+        for pv in people:
+            for a in (pv.joints, pv.orient, pv.local_rotmats):
+                h.update(np.ascontiguousarray(a, np.float64).tobytes())
+        return h.digest()
+
+    def render(self, camera_from_world: np.ndarray, people: list[PersonView]) -> np.ndarray:
+        k = self.key(camera_from_world, people)
+        img = self._frames.get(k)
+        if img is not None:
+            self._frames.move_to_end(k)
+            self.hits += 1
+            return img.copy()
+        self.misses += 1
+        img = self.inner.render(camera_from_world, people)
+        self._frames[k] = img.copy()
+        self._bytes += img.nbytes
+        while self._bytes > self.max_bytes and len(self._frames) > 1:
+            self._bytes -= self._frames.popitem(last=False)[1].nbytes
+        return img
+
+
 RENDERERS: dict[str, Callable[..., FrameRenderer]] = {"procedural": ProceduralRenderer, "mesh": MeshRenderer}
 
 
@@ -212,5 +255,5 @@ def camera_intrinsics(width: int, height: int, hfov_deg: float) -> Intrinsics:
     return Intrinsics.from_fov(width, height, hfov_deg)
 
 
-__all__ = ["PersonView", "FrameRenderer", "ProceduralRenderer", "MeshRenderer", "RENDERERS", "make_renderer",
-           "camera_intrinsics"]
+__all__ = ["PersonView", "FrameRenderer", "ProceduralRenderer", "MeshRenderer", "CachedRenderer", "RENDERERS",
+           "make_renderer", "camera_intrinsics"]

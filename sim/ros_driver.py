@@ -49,6 +49,22 @@ class _Inbox:
     arm: list = field(default_factory=list)
 
 
+@dataclass
+class _InFlight:
+    """One frame handed to the nodes and not answered yet."""
+
+    frame: Frame
+    t_ros: float
+    request: float
+    ns: int                 # the frame's stamp (= /clock) in ns
+    n_cmd: int              # cmd_vel_out / arm_speed_fraction messages received before it
+    n_arm: int
+    before: int             # statuses stamped ``ns`` before the image went out (the timer cycle's)
+    t_pub_ns: int           # wall time (time.time_ns) the image was published
+    stamps: list[int]       # image stamps sent for it (a resend gets the next nanosecond)
+    resend: float           # s between resends
+
+
 def _ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
@@ -67,6 +83,7 @@ class NodeBrain:
     """
 
     RESEND = 2.0
+    RESEND_WARMUP = 0.5
 
     def __init__(self, robot: RobotModel, overrides: dict | None = None, frame_rate: float = 15.0,
                  per_frame_model: str = "", log_dir: Path | None = None, warmup_frames: int = 8,
@@ -91,6 +108,7 @@ class NodeBrain:
         self.sync_misses = 0
         self.resends = 0
         self.mismatches = 0
+        self._inflight: _InFlight | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self, first: Frame) -> None:
@@ -136,8 +154,8 @@ class NodeBrain:
         if not ok:
             raise LoopSyncError(f"nodes did not come up within 60 s (exited: {self.stack.failed()}); "
                                 f"see {self.log_dir or 'their output'}")
-        for i in range(self.warmup_frames, 0, -1):
-            self._exchange(first, T0 - i / self.frame_rate, first.t, exact=False)
+        for i in range(self.warmup_frames, 0, -1):       # short resends: the first image is often lost
+            self._exchange(first, T0 - i / self.frame_rate, first.t, resend=self.RESEND_WARMUP)
 
     def stop(self) -> dict[str, int]:
         codes = self.stack.stop() if self.stack else {}
@@ -148,8 +166,13 @@ class NodeBrain:
         return codes
 
     # ------------------------------------------------------------------------------------------ messages
-    def _on_status(self, msg) -> None:
-        self.inbox.status.setdefault(_ns(msg.header.stamp), []).append((time.perf_counter(), msg))
+    def _on_status(self, msg, info) -> None:
+        """Keep (wall time it was received, ns since the epoch, message) by stamp. The middleware's reception
+        time is used when it is plausible: the simulator may be rendering when a status arrives."""
+        now = time.time_ns()
+        recv = int(info["received_timestamp"]) if info else 0
+        arrival = recv if 0 <= now - recv < 60_000_000_000 else now
+        self.inbox.status.setdefault(_ns(msg.header.stamp), []).append((arrival, msg))
 
     def _on_latency(self, msg) -> None:
         self.inbox.latency[_ns(msg.header.stamp)] = msg
@@ -183,8 +206,8 @@ class NodeBrain:
         self.pub_info.publish(info)
         self.pub_image.publish(img)
 
-    def _exchange(self, frame: Frame, t_ros: float, request: float, exact: bool = True) -> Command:
-        """Steps 1-3 of the module docstring for one frame at ROS time ``t_ros``."""
+    def _send(self, frame: Frame, t_ros: float, request: float, resend: float | None = None) -> _InFlight:
+        """Steps 1-2 of the module docstring for one frame at ROS time ``t_ros``: returns once the image is out."""
         Twist = self._msgs[3]
         if self.robot.kind == "mobile_base":
             cmd = Twist()
@@ -194,31 +217,35 @@ class NodeBrain:
         ns = self._publish_clock(t_ros)
         if not self._spin_until(lambda: len(self.inbox.status.get(ns, [])) >= 1, 5.0):
             self.sync_misses += 1
-        before = len(self.inbox.status.get(ns, []))
-        t_pub = time.perf_counter()
-        stamps = [ns]                 # image stamps sent for this frame (a resend gets the next nanosecond)
+        fl = _InFlight(frame, t_ros, float(request), ns, n_cmd, n_arm, len(self.inbox.status.get(ns, [])),
+                       time.time_ns(), [ns], self.RESEND if resend is None else resend)
         self._publish_frame(frame, ns)
+        return fl
+
+    def _receive(self, fl: _InFlight) -> Command:
+        """Step 3: wait for the answer to ``fl`` (resending its image meanwhile) and return the frame's command."""
+        ns, stamps = fl.ns, fl.stamps
 
         def answered() -> bool:
-            return any(s in self.inbox.latency for s in stamps) and len(self.inbox.status.get(ns, [])) > before
+            return any(s in self.inbox.latency for s in stamps) and len(self.inbox.status.get(ns, [])) > fl.before
 
         # A best-effort image can be lost (e.g. the first one after discovery), and perception may also
         # publish nothing for one it got (a lagged slot warming up): resend it every RESEND s, stamped 1 ns
         # later each time, so perception never drops the resent copy as a duplicate of an image it has.
         deadline = time.monotonic() + self.timeout
-        while not self._spin_until(answered, min(self.RESEND, max(deadline - time.monotonic(), 0.0))):
+        while not self._spin_until(answered, min(fl.resend, max(deadline - time.monotonic(), 0.0))):
             if time.monotonic() >= deadline or self.stack.failed():
-                raise LoopSyncError(f"no answer for the frame at t={t_ros:.3f} s within {self.timeout:.0f} s "
+                raise LoopSyncError(f"no answer for the frame at t={fl.t_ros:.3f} s within {self.timeout:.0f} s "
                                     f"(exited nodes: {self.stack.failed()}; logs: {self.log_dir})")
             self.resends += 1
             stamps.append(stamps[-1] + 1)
-            self._publish_frame(frame, stamps[-1])
-        arrival, status = self.inbox.status[ns][-1]
+            self._publish_frame(fl.frame, stamps[-1])
+        arrival_ns, status = self.inbox.status[ns][-1]
         f = float(status.speed_fraction)
         linear = 0.0
         if self.robot.kind == "mobile_base":
-            want = request * f
-            self._spin_until(lambda: len(self.inbox.cmd_out) >= n_cmd + 2
+            want = fl.request * f
+            self._spin_until(lambda: len(self.inbox.cmd_out) >= fl.n_cmd + 2
                              and abs(self.inbox.cmd_out[-1].linear.x - want) < 1e-6, 2.0)
             last = self.inbox.cmd_out[-1] if self.inbox.cmd_out else None
             if last is None or abs(last.linear.x - want) > 1e-6:
@@ -226,7 +253,7 @@ class NodeBrain:
             linear = float(last.linear.x) if last is not None else 0.0
             angular = float(last.angular.z) if last is not None else 0.0
         else:
-            self._spin_until(lambda: len(self.inbox.arm) >= n_arm + 2
+            self._spin_until(lambda: len(self.inbox.arm) >= fl.n_arm + 2
                              and abs(self.inbox.arm[-1].data - f) < 1e-6, 2.0)
             if not self.inbox.arm or abs(self.inbox.arm[-1].data - f) > 1e-6:
                 self.mismatches += 1
@@ -237,13 +264,32 @@ class NodeBrain:
             self.inbox.latency.pop(s, None)
         for k in [k for k in self.inbox.status if k < ns]:
             del self.inbox.status[k]
-        return Command(linear, angular, f, status.state_name, status.zone, (arrival - t_pub) * 1e3,
+        return Command(linear, angular, f, status.state_name, status.zone, (arrival_ns - fl.t_pub_ns) / 1e6,
                        float(lat.total_ms))
 
+    def _exchange(self, frame: Frame, t_ros: float, request: float, resend: float | None = None) -> Command:
+        """Steps 1-3 of the module docstring for one frame at ROS time ``t_ros``."""
+        return self._receive(self._send(frame, t_ros, request, resend))
+
     def decide(self, frame: Frame, request: float) -> Command:
+        self.submit(frame, request)
+        return self.collect()
+
+    def submit(self, frame: Frame, request: float) -> None:
+        """Hand ``frame`` to the nodes (starting them on the first call) and return without waiting for the
+        answer (:meth:`collect`); the simulator renders the next frame meanwhile."""
         if self.node is None:
             self.start(frame)
-        return self._exchange(frame, T0 + frame.t, request)
+        if self._inflight is not None:
+            raise RuntimeError("submit() twice without collect(): one frame in flight at a time")
+        self._inflight = self._send(frame, T0 + frame.t, request)
+
+    def collect(self) -> Command:
+        """The command for the frame last submitted (waits for the nodes)."""
+        if self._inflight is None:
+            raise RuntimeError("collect() without submit()")
+        fl, self._inflight = self._inflight, None
+        return self._receive(fl)
 
     def report(self) -> str:
         return (f"sync: {self.sync_misses} clock-cycle waits timed out, {self.resends} images resent, "

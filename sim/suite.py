@@ -17,6 +17,7 @@ from pathlib import Path
 from .control_config import ZONE_SETTINGS, controller_config, zone_setting
 from .metrics import RunMetrics, compute_metrics
 from .motions import Motion, load_motion
+from .render import CachedRenderer, camera_intrinsics, make_renderer
 from .report import markdown_table, plot_run, plot_suite, save_json
 from .robots import make_robot
 from .scenarios import SCENARIOS, make_scenario
@@ -28,8 +29,11 @@ BRAINS = ("nodes", "oracle")
 def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int = 0,
             motions: dict[str, Motion] | None = None, frame_rate: float = 15.0, out: Path | None = None,
             per_frame_model: str = "", duration: float | None = None, progress: bool = True,
-            renderer: str = "auto") -> tuple[Trace, RunMetrics, str]:
-    """One scenario run; returns (trace, metrics, sync note)."""
+            renderer: str = "auto", renderers: dict | None = None) -> tuple[Trace, RunMetrics, str]:
+    """One scenario run; returns (trace, metrics, sync note).
+
+    ``renderers``: a dict kept across runs (by the suite): one renderer per (name, camera, seed), its frames
+    cached (:class:`sim.render.CachedRenderer`), so runs that see the same scene render it once."""
     if brain not in BRAINS:
         raise KeyError(f"unknown brain '{brain}' (known: {', '.join(BRAINS)})")
     sc = make_scenario(name, seed, motions)
@@ -40,6 +44,13 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
     mode = "arm" if robot.kind == "arm" else "vehicle"
     overrides = zone_setting(setting, mode)
     cfg = controller_config(robot.zones_file, overrides)
+    if brain == "nodes" and renderers is not None:
+        cam = robot.camera
+        key = (renderer, cam.width, cam.height, cam.hfov_deg, seed)
+        if key not in renderers:
+            renderers[key] = CachedRenderer(make_renderer(renderer, camera_intrinsics(cam.width, cam.height,
+                                                                                      cam.hfov_deg), seed))
+        renderer = renderers[key]
     loop = ClosedLoop(sc, robot=robot, renderer=renderer, seed=seed, frame_rate=frame_rate,
                       actuation_delay=cfg.ssm.reaction_time, render=brain == "nodes")
     note = ""
@@ -64,15 +75,14 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
 
 def _run_with_progress(loop: ClosedLoop, brain, progress: bool, label: str) -> Trace:
     from tqdm import tqdm
-    n = int(round(loop.scenario.duration / loop.dt))
-    with tqdm(total=n, desc=label, unit="frame", disable=not progress, leave=False) as bar:
-        while not loop.done:
-            frame = loop.frame()
-            req, _ = loop.request_command()
-            loop.apply(brain.decide(frame, loop.scenario.request if loop.robot.kind == "arm" else req))
-            loop.advance()
-            bar.update(1)
-    return loop.trace
+    with tqdm(total=loop.num_frames, desc=label, unit="frame", disable=not progress, leave=False) as bar:
+        return loop.run(brain, progress=bar.update)
+
+
+def _first_index(jobs: list[tuple[str, str, str]], i: int) -> int:
+    """Index of the first job with job ``i``'s scenario and brain (groups a scenario's runs together)."""
+    n, _, b = jobs[i]
+    return next(k for k, (n2, _, b2) in enumerate(jobs) if n2 == n and b2 == b)
 
 
 def default_motions(mocap: str | None) -> dict[str, Motion]:
@@ -146,16 +156,25 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as e:
         print(f"[sim] ERROR: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    results, runs = [], []
     start = time.monotonic()
-    for n, s, b in jobs:
+    renderers: dict = {}
+    done: dict[int, tuple[Trace, RunMetrics]] = {}
+    # Runs of one scenario back to back (they share rendered frames while their paths agree); the table keeps
+    # the jobs' order.
+    order = sorted(range(len(jobs)), key=lambda i: (BRAINS.index(jobs[i][2]), _first_index(jobs, i), i))
+    for i in order:
+        n, s, b = jobs[i]
         t0 = time.monotonic()
         trace, m, note = run_one(n, s, b, a.seed, motions, a.frame_rate, a.out, a.per_frame_model,
-                                 getattr(a, "duration", None), not a.no_progress, a.renderer)
-        results.append(m)
-        runs.append((trace, m))
+                                 getattr(a, "duration", None), not a.no_progress, a.renderer, renderers)
+        done[i] = (trace, m)
         print(f"[sim] {n} / {s} / {b}: {m.frames} frames in {time.monotonic() - t0:.1f} s"
               + (f"; {note}" if note else ""), flush=True)
+    runs = [done[i] for i in range(len(jobs))]
+    results = [m for _, m in runs]
+    cache = [f"{r.hits} of {r.hits + r.misses}" for r in renderers.values() if r.hits + r.misses]
+    if cache:
+        print(f"[sim] frames from the render cache: {', '.join(cache)}")
     table = markdown_table(results)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "table.md").write_text(table + "\n")

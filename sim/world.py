@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -54,6 +54,17 @@ class Command:
 class Brain(Protocol):
     def decide(self, frame: Frame, request: float) -> Command:
         """The command for ``frame``; ``request``: the base speed asked for (m/s) or the arm's fraction."""
+
+
+class PipelinedBrain(Brain, Protocol):
+    """A brain that answers asynchronously (the node processes): :meth:`submit` hands a frame over and returns at
+    once, :meth:`collect` waits for its command. The loop renders the next frame in between."""
+
+    def submit(self, frame: Frame, request: float) -> None:
+        """Start deciding ``frame`` (at most one frame in flight)."""
+
+    def collect(self) -> Command:
+        """The command for the frame last submitted."""
 
 
 @dataclass
@@ -143,10 +154,12 @@ class ClosedLoop:
             return self.robot.nominal_speed * self.scenario.request, 0.0
         return self.scenario.request, 0.0
 
-    def apply(self, command: Command) -> None:
-        """Schedule ``command`` (decided for the current frame) to take effect after the actuation delay."""
-        self._pending.append((self.t + self.delay, command))
-        self.trace.frame_t.append(self.t)
+    def apply(self, command: Command, frame_t: float | None = None) -> None:
+        """Schedule ``command`` (decided for the frame at ``frame_t``, default: the current one) to take effect
+        after the actuation delay."""
+        t = self.t if frame_t is None else frame_t
+        self._pending.append((t + self.delay, command))
+        self.trace.frame_t.append(t)
         self.trace.fraction.append(command.fraction)
         self.trace.state.append(command.state)
         self.trace.zone.append(command.zone)
@@ -202,14 +215,44 @@ class ClosedLoop:
         self.t += self.dt
         self.k += 1
 
-    def run(self, brain: Brain) -> Trace:
-        """Run to the scenario's end with ``brain`` deciding every frame."""
-        while not self.done:
-            frame = self.frame()
-            req_lin, _ = self.request_command()
-            request = self.scenario.request if self.robot.kind == "arm" else req_lin
-            self.apply(brain.decide(frame, request))
-            self.advance()
+    @property
+    def num_frames(self) -> int:
+        """Frames in the whole run."""
+        return int(round(self.scenario.duration / self.dt))
+
+    @property
+    def can_pipeline(self) -> bool:
+        """True when a frame's command never acts before the next frame's time: the actuation delay is at least
+        the last physics substep of the frame (``dt - h``), so the robot's motion up to the next frame -- and so
+        the next frame's camera pose -- is known before the current frame is answered."""
+        return self.delay >= self.dt - self.dt / self.substeps + 1e-9
+
+    def _request(self) -> float:
+        req_lin, _ = self.request_command()
+        return self.scenario.request if self.robot.kind == "arm" else req_lin
+
+    def run(self, brain: Brain, progress: Callable[[], None] | None = None) -> Trace:
+        """Run to the scenario's end with ``brain`` deciding every frame (``progress()`` after each frame).
+
+        A :class:`PipelinedBrain` gets frame k+1 rendered while it decides frame k when :attr:`can_pipeline`
+        (same commands at the same simulated times as the sequential loop, so the same trace; only faster)."""
+        if not (self.can_pipeline and hasattr(brain, "submit") and hasattr(brain, "collect")):
+            while not self.done:
+                frame = self.frame()
+                self.apply(brain.decide(frame, self._request()))
+                self.advance()
+                if progress is not None:
+                    progress()
+            return self.trace
+        frame = self.frame() if not self.done else None
+        while frame is not None:
+            brain.submit(frame, self._request())
+            self.advance()                      # frame k's command acts after t_{k+1}: not needed for this step
+            nxt = self.frame() if not self.done else None
+            self.apply(brain.collect(), frame.t)
+            frame = nxt
+            if progress is not None:
+                progress()
         return self.trace
 
 

@@ -11,7 +11,7 @@ from sim.control_config import controller_config, zone_setting
 from sim.metrics import compute_metrics
 from sim.motions import MotionLoadError, get_motion, load_motion
 from sim.people import SOLE_M, Actor, Hold, Walk
-from sim.render import PersonView, camera_intrinsics, make_renderer
+from sim.render import CachedRenderer, PersonView, camera_intrinsics, make_renderer
 from sim.robots import RobotModel, RobotModelError, make_robot
 from sim.scenarios import SCENARIOS, make_scenario
 from sim.suite import main as sim_main
@@ -214,3 +214,84 @@ def test_arm_stops_before_a_reaching_hand_enters_the_cell_with_ground_truth():
     assert m.min_separation < 0.0                 # the hand does enter the reach envelope ...
     assert m.cell_goal and m.cell_entries_moving == 0      # ... only while the arm stands still
     assert m.time_to_zero < 0
+
+
+class _Deferred:
+    """A pipelined brain over the oracle, as the node driver behaves: submit() hands a frame over, collect()
+    answers it later; records how many frames the loop had made when each answer was collected."""
+
+    def __init__(self, inner: OracleBrain, loop: ClosedLoop) -> None:
+        self.inner, self.loop, self.pending, self.frames_at_collect = inner, loop, None, []
+        self.made = 0
+        make = loop.frame
+
+        def counted():
+            self.made += 1
+            return make()
+        loop.frame = counted
+
+    def decide(self, frame, request):
+        self.frames_at_collect.append(self.made)
+        return self.inner.decide(frame, request)
+
+    def submit(self, frame, request):
+        assert self.pending is None, "two frames in flight"
+        self.pending = (frame, request)
+
+    def collect(self):
+        (frame, request), self.pending = self.pending, None
+        self.frames_at_collect.append(self.made)
+        return self.inner.decide(frame, request)
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.02])
+def test_pipelined_loop_gives_the_sequential_trace(delay):
+    """Frame k+1 is made while frame k is decided only when frame k's command cannot act before t_{k+1} (the
+    actuation delay covers the frame); either way every array of the trace equals the sequential loop's."""
+    sc = make_scenario("walk_toward")                       # stops and slowdowns: the commands matter
+    cfg = controller_config(make_robot(sc.robot).zones_file)
+    seq = ClosedLoop(sc, render=False, actuation_delay=delay).run(OracleBrain(cfg)).arrays()
+    loop = ClosedLoop(sc, render=False, actuation_delay=delay)
+    brain = _Deferred(OracleBrain(cfg), loop)
+    pip = loop.run(brain).arrays()
+    assert loop.can_pipeline == (delay == 0.1)
+    n = loop.num_frames
+    if loop.can_pipeline:                                   # the next frame was ready before each answer
+        assert brain.frames_at_collect == [k + 2 for k in range(n - 1)] + [n]
+    else:
+        assert brain.frames_at_collect == [k + 1 for k in range(n)]
+    assert set(seq) == set(pip) and min(seq["fraction"]) == 0.0
+    for k in seq:
+        assert seq[k].shape == pip[k].shape and np.array_equal(seq[k], pip[k], equal_nan=seq[k].dtype.kind == "f"), k
+
+
+def test_render_cache_returns_the_frame_rendered_for_the_same_inputs():
+    intr = camera_intrinsics(160, 120, 60.0)
+    inner = make_renderer("procedural", intr, seed=1)
+    calls = []
+
+    class Counting:
+        intrinsics = intr
+
+        def render(self, c_w, people):
+            calls.append(1)
+            return inner.render(c_w, people)
+
+    cache = CachedRenderer(Counting(), max_bytes=2.5 * 160 * 120 * 3)         # room for two frames
+    base = make_robot("mobile_base")
+    c_w = invert_transform(base.world_from_camera())
+    a = Actor("p", (4.0, 0.0), math.pi, (Walk((2.0, 0.0), 1.0),))
+    pv = [PersonView(*a.joints_and_orientation(t), a.state(t)[2]) for t in (0.0, 0.5)]
+    first = cache.render(c_w, [pv[0]])
+    again = cache.render(c_w, [PersonView(pv[0].joints.copy(), pv[0].orient.copy(), pv[0].local_rotmats)])
+    assert len(calls) == 1 and cache.hits == 1 and np.array_equal(first, again)
+    again[:] = 0                                                               # a caller cannot spoil the cache
+    assert np.array_equal(cache.render(c_w, [pv[0]]), first) and len(calls) == 1
+    walked = cache.render(c_w, [pv[1]])                                        # the person moved: a new frame
+    assert len(calls) == 2 and not np.array_equal(walked, first)
+    assert np.array_equal(walked, inner.render(c_w, [pv[1]]))
+    base.state.x = 0.5
+    cache.render(invert_transform(base.world_from_camera()), [pv[1]])          # the camera moved: a new frame
+    assert len(calls) == 3 and cache.misses == 3
+    cache.render(c_w, [pv[0]])                                                 # least recently used: evicted
+    assert len(calls) == 4
