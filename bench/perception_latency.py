@@ -56,6 +56,17 @@ class CrowdScene:
         return img, boxes
 
 
+class NoFollow:
+    """The real detector without its ``follow``: the pipeline runs it every ``detect_every`` frames and follows crops
+    from the model's projection in between (the path before detection on demand; ``--no-follow``)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.name = real, f"{real.name} (not following: every detect_every frames)"
+
+    def detect(self, rgb):
+        return self.real.detect(rgb)
+
+
 class GivenBoxes:
     """A stand-in detector that hands the tracker the drawn boxes of the frame (set ``boxes`` before each frame)."""
 
@@ -154,8 +165,10 @@ def full_path_run(args, seq, redetect_every: int, pubs) -> RunResult:
 
     kw = {"num_threads": args.detector_threads} if (args.detector or "blazepose") == "blazepose" else {}
     det, warning = build_detector(args.detector, **kw)
+    if args.no_follow:
+        det = NoFollow(det)
     pipe = PerceptionPipeline(_config(args, detector=args.detector, redetect_every=redetect_every,
-                                      max_people=max(5, seq.people)), detector=det)
+                                      detect_every=args.detect_every, max_people=max(5, seq.people)), detector=det)
     h, w = seq.frames.shape[1:3]
     intr = Intrinsics(w, h, seq.K[0, 0], seq.K[1, 1], seq.K[0, 2], seq.K[1, 2])
     images = [seq.frames[i % len(seq.frames)] for i in range(args.frames + args.warmup)]
@@ -198,6 +211,9 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default="", help="'' = the pipeline's default detector")
     ap.add_argument("--redetect-every", default="",
                     help="comma-separated values of the pipeline's redetect_every ('' = its default)")
+    ap.add_argument("--no-follow", action="store_true",
+                    help="hide the detector's follow(): detector every --detect-every frames (the old path, for A/B)")
+    ap.add_argument("--detect-every", type=int, default=3, help="detector period with --no-follow")
     ap.add_argument("--provider", default="cpu")
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--temporal-model", default="", help="'' = posebert.onnx (lag 0) / posebert_lag<k>.onnx, 'none'")
@@ -241,7 +257,8 @@ def main(argv=None) -> int:
           " | total mean / p95 ms | frames/s CPU | frames/s wall |")
     print("|---" * (len(STAGES) + 5) + "|")
     for (n, e), r in full.items():
-        print(f"| {n} ({r.people.mean():.2f}) | {e} | {r.detector_runs}/{r.frames} | " + " | ".join(_stage_cells(r)) +
+        print(f"| {n} ({r.people.mean():.2f}) | {e if not args.no_follow else 'no follow'} | "
+              f"{r.detector_runs}/{r.frames} | " + " | ".join(_stage_cells(r)) +
               f" | {r.cpu_fps:.1f} | {r.wall_fps:.1f} |")
     if given:
         print("\nExactly N drawn people, the tracker given their boxes (no detector; CPU ms per frame, means):\n")

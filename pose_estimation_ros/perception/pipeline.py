@@ -109,6 +109,7 @@ class PerceptionConfig:
     min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
     detector: str = ""                 # '' = DEFAULT_DETECTOR; falls back to 'hog' when its files are missing
     detector_model: str = ""           # the detector's file/folder ('' = its packaged one; yolo_onnx needs one)
+    detector_threads: int = 0          # the detector's CPU threads (0 = the backend's default: 1 for blazepose)
     detect_every: int = 3              # detector period in frames for detectors that cannot follow people
     redetect_every: int = REDETECT_EVERY   # following detectors: detector at least every N frames (new people)
     max_people: int = 5
@@ -128,7 +129,7 @@ class PerceptionConfig:
         if self.crop not in CROP_MODES:
             raise ValueError(f"unknown crop mode '{self.crop}' (valid: {', '.join(CROP_MODES)})")
         for name, lo in (("detect_every", 1), ("redetect_every", 1), ("max_people", 1), ("track_lost_frames", 1),
-                         ("translation_window", 0)):
+                         ("translation_window", 0), ("detector_threads", 0)):
             if getattr(self, name) < lo:
                 raise ValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
         if not self.max_stamp_ahead_s > 0:
@@ -267,7 +268,9 @@ class PerceptionPipeline:
         if cfg.crop == "detect":
             if detector is None:
                 detector, self.detector_warning = build_detector(cfg.detector or DEFAULT_DETECTOR,
-                                                                 model=cfg.detector_model)
+                                                                 model=cfg.detector_model,
+                                                                 **({"num_threads": cfg.detector_threads}
+                                                                    if cfg.detector_threads else {}))
             self.detector = detector
         # A following detector updates the tracker every frame, others every detect_every frames (one detector
         # run): ByteTrack's lost buffer counts updates, so when following it is scaled to the same time,
