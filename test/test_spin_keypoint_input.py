@@ -139,15 +139,32 @@ def test_imageless_rows_follow_and_depend_only_on_their_keypoints():
     assert not torch.allclose(out[3][2:], moved[3][2:])
 
 
+BODY_KP = [skeleton.JOINT_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                                                     "left_wrist", "right_wrist", "left_hip", "right_hip",
+                                                     "left_knee", "right_knee", "left_ankle", "right_ankle")]
+
+
 def _table(path, n: int = 64, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
+    """Bodies in random poses; COCO body keypoints = the canonical joints of the same name, face = head."""
+    import roma
+    g = torch.Generator().manual_seed(seed)
     body = SkeletonBody(10)
-    rot = torch.eye(3).repeat(n, 24, 1, 1)
+    rot = roma.rotvec_to_rotmat(0.4 * torch.randn(n, 24, 3, generator=g))
     with torch.no_grad():
         j = body.joints(rot, torch.zeros(n, 10)).numpy() + np.array([0, 0, 4.0])
     j2 = 300 * j[..., :2] / j[..., 2:] + 64
-    np.savez(path, joints2d=j2.astype(np.float32), coco2d=j2[:, :17].astype(np.float32), joints3d=j.astype(np.float32),
+    coco = np.concatenate([np.repeat(j2[:, [skeleton.JOINT_NAMES.index("head")]], 5, 1), j2[:, BODY_KP]], 1)
+    np.savez(path, joints2d=j2.astype(np.float32), coco2d=coco.astype(np.float32), joints3d=j.astype(np.float32),
              rotmats=rot.numpy(), shape=np.zeros((n, 10), np.float32), size=np.asarray(128))
+
+
+def test_lifting_keypoints_stay_on_their_joints_through_the_mirror(tmp_path):
+    _table(tmp_path / "t.npz")
+    exact = KeypointNoise(bias=np.zeros((17, 2)).tolist(), std=np.zeros((17, 2)).tolist(),
+                          gross_rate=np.zeros(17).tolist(), conf=np.ones((17, 3)).tolist(), miss_rate=0.0)
+    b = LiftingBatches(tmp_path / "t.npz", exact, 128, seed=1).batch(40)
+    # about half of them are mirrored (flip_sample): their keypoints must be mirrored with them, exactly once
+    np.testing.assert_allclose(b["keypoints"][:, 5:, :2], b["joints2d"][:, BODY_KP], atol=1e-4)
 
 
 def test_lifting_batches_and_a_training_step_with_imageless_samples(tmp_path):

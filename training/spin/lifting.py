@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.spin.keypoints import KeypointNoise, flip_keypoints_px
+from training.spin.keypoints import KeypointNoise
 
 __all__ = ["make_table", "LiftingBatches", "main"]
 
@@ -123,9 +123,8 @@ class LiftingBatches:
         for i in idx:
             s = {k: v[i] for k, v in self.data.items()}
             s["keypoints"] = self.noise.sample(s["coco2d"][None], self.size, self.rng)[0]
-            if self.rng.random() < 0.5:
+            if self.rng.random() < 0.5:     # flip_sample mirrors the keypoints too (once)
                 s = flip_sample({**s, "image": np.zeros((1, self.size, 1), np.uint8)})
-                s["keypoints"] = flip_keypoints_px(s["keypoints"], self.size)
             samples.append(s)
         b = len(samples)
 
