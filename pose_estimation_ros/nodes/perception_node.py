@@ -253,7 +253,8 @@ class PerceptionNode(Node):
         total_ms = (t3 - t0) * 1e3
         self.pub_latency.publish(PerceptionLatency(
             header=Header(stamp=header.stamp, frame_id=header.frame_id),
-            convert_ms=(t1 - t0) * 1e3, crop_ms=tm.get("crop_ms", 0.0) + tm.get("detect_ms", 0.0),
+            convert_ms=(t1 - t0) * 1e3,
+            crop_ms=sum(tm.get(k, 0.0) for k in ("crop_ms", "detect_ms", "follow_ms", "track_ms")),
             per_frame_ms=tm.get("per_frame_ms", 0.0), temporal_ms=tm.get("temporal_ms", 0.0),
             publish_ms=(t3 - t2) * 1e3, total_ms=total_ms, age_ms=age_ns / 1e6))
         self._frames.append((time.monotonic(), total_ms, len(humans_est)))
