@@ -69,10 +69,12 @@ class _Tflite:
         self._outs = [d["index"] for d in self._it.get_output_details()]
         self.output_shapes = [tuple(int(s) for s in d["shape"]) for d in self._it.get_output_details()]
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
+    def run(self, x: np.ndarray, outputs: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        """Invoke on ``x``; the outputs (in output order), or only those at positions ``outputs`` (others: None,
+        not copied out of the interpreter)."""
         self._it.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
         self._it.invoke()
-        return [self._it.get_tensor(i) for i in self._outs]
+        return [self._it.get_tensor(i) if outputs is None or k in outputs else None for k, i in enumerate(self._outs)]
 
 
 def roi_from_keypoints(hip: np.ndarray, size_point: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
@@ -289,7 +291,7 @@ class BlazePoseDetector:
         to_img[:, :2] /= n  # crop pixel -> unit square -> image
         crop = cv2.warpAffine(rgb, to_img, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
-        outs = self._lm.run(crop.astype(np.float32)[None] / 255.0)
+        outs = self._lm.run(crop.astype(np.float32)[None] / 255.0, outputs=(0, 1, 3))   # no segmentation, world
         flag = float(np.asarray(outs[1]).reshape(-1)[0])
         lm = np.asarray(outs[0], np.float32).reshape(39, 5)
         # MediaPipe refines all 39 landmarks (heatmap has 39 channels), then splits 0-32 pose, 33-34 alignment.
