@@ -4,8 +4,10 @@
     ensure_sequence("p3")  # renders runs/bench_scenes/p3 once (python -m training.render.make_sequence), then reuses it
     seq = load_sequence("runs/bench_scenes/p3")   # frames (T, H, W, 3) uint8 RGB, ground truth, intrinsics, fps
 
-Each sequence is rendered by the project's renderer (textured Anny people, exact ground truth) from the motion
-capture in ``runs/render_motion`` (set-up's CMU import); ~1 MB each, kept under ``runs/`` (git-ignored).
+Each sequence is rendered by the project's renderer (textured Anny people, exact ground truth) from CMU motion
+capture in ``runs/render_motion``; clips missing there are imported first from the shared data
+(``python -m training.mocap_cli import-mocap <shared>/<file> --out runs/render_motion --body skeleton --fps 30``,
+~10-20 s each). ~1 MB per sequence, kept under ``runs/`` (git-ignored).
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES_DIR = ROOT / "runs" / "bench_scenes"
+MOTION_DIR = ROOT / "runs" / "render_motion"
+# clip -> its motion-capture file under the shared data folder
+MOTION_FILES = {"131_01": "cmu/131_01.bvh", "131_02": "cmu/131_02.bvh", "131_03": "cmu/131_03.bvh",
+                "01_01": "cmu-cc/001_01.bvh", "03_01": "cmu-cc/003_01.bvh", "05_01": "cmu-cc/005_01.bvh"}
 # name -> make_sequence arguments (static camera 640x480, 60 deg, 30 fps, textures from the shared data).
 SEQUENCES: dict[str, list[str]] = {
     "p1": ["--clips", "131_02", "--max-frames", "90", "--seed", "2"],
@@ -49,19 +55,44 @@ class Sequence:
         return int(self.joints3d.shape[1])
 
 
-def make_command(name: str, out: Path, motion: str = "runs/render_motion") -> list[str]:
+def make_command(name: str, out: Path, motion: str | Path = MOTION_DIR) -> list[str]:
     """The ``make_sequence`` command line that renders sequence ``name`` into ``out``."""
     if name not in SEQUENCES:
         raise ValueError(f"unknown bench sequence {name!r}; choices: {', '.join(SEQUENCES)}")
-    return [sys.executable, "-m", "training.render.make_sequence", "--out", str(out), "--motion", motion, "--shared",
-            *SEQUENCES[name]]
+    return [sys.executable, "-m", "training.render.make_sequence", "--out", str(out), "--motion", str(motion),
+            "--shared", *SEQUENCES[name]]
 
 
-def ensure_sequence(name: str, root: Path = SCENES_DIR) -> Path:
-    """``root/name``, rendered first (a minute or two of CPU) when it holds no finished sequence."""
+def clips_of(name: str) -> list[str]:
+    """Motion clips sequence ``name`` renders."""
+    args = SEQUENCES[name]
+    return args[args.index("--clips") + 1].split(",")
+
+
+def ensure_motion(clips: list[str], motion: Path = MOTION_DIR) -> None:
+    """Import the clips missing from ``motion`` (``<motion>/<subject>/<clip>.npz``) from the shared data folder."""
+    missing = [c for c in clips if not (Path(motion) / c.split("_")[0] / f"{c}.npz").is_file()]
+    if not missing:
+        return
+    from training.render.make_shards import shared_data_dir
+    shared = shared_data_dir()
+    if shared is None:
+        raise FileNotFoundError(f"motion clips {missing} are not in {motion} and no shared data folder was found "
+                                "($POSE_SHARED_DATA, ../shared/data, /work/shared/data) to import them from")
+    files = [str(shared / MOTION_FILES[c]) for c in missing]
+    cmd = [sys.executable, "-m", "training.mocap_cli", "import-mocap", *files, "--out", str(motion), "--body",
+           "skeleton", "--fps", "30"]
+    print("importing motion:", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def ensure_sequence(name: str, root: Path = SCENES_DIR, motion: Path = MOTION_DIR) -> Path:
+    """``root/name``, rendered first (a minute or two of CPU, importing its motion clips if needed) when it holds
+    no finished sequence."""
     out = Path(root) / name
     if not (out / "meta.json").is_file():
-        cmd = make_command(name, out)
+        ensure_motion(clips_of(name), motion)
+        cmd = make_command(name, out, motion)
         print("rendering:", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
     return out
