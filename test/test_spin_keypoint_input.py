@@ -194,6 +194,14 @@ def test_lifting_batches_and_a_training_step_with_imageless_samples(tmp_path):
     assert seen == {"n_img": 4, "n_extra": 5} and torch.isfinite(loss)
     loss.backward()
     assert model.kp_fc1.weight.grad is not None and float(model.kp_fc1.weight.grad.abs().sum()) > 0
+    # keypoint-only steps: lifting_only_batch image-less samples, no backbone pass
+    model.zero_grad(set_to_none=True)
+    seen.clear()
+    cfg.data.lifting_only_batch = 7
+    loss, _ = training_step(model, SpinLoss(cfg.loss, SIZE), batch, cfg, lifting=lb, lifting_only=True)
+    loss.backward()
+    assert seen == {"n_img": 0, "n_extra": 7}
+    assert all(p.grad is None for p in model.encoder.parameters()) and model.fc1.weight.grad is not None
     with pytest.raises(FileNotFoundError, match="lifting table"):
         LiftingBatches(tmp_path / "missing.npz", noise, SIZE)
 

@@ -182,7 +182,8 @@ class PerFrameRegressor(nn.Module):
             joints: (N, 24, 3) root-relative joints in the camera-oriented frame (metres):
                 ``body.joints(rot6d_to_rotmat(pose6d), betas)``.
         """
-        feat = self.encoder(image)                                   # (N, C)
+        # an empty image batch (keypoint-only training steps) skips the backbone
+        feat = self.encoder(image) if image.shape[0] > 0 else image.new_zeros(0, self.feat_dim)     # (N, C)
         if imageless_keypoints is not None and imageless_keypoints.shape[0] > 0:
             if keypoints is None:
                 keypoints = feat.new_zeros(feat.shape[0], NUM_COCO17, 3)

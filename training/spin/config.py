@@ -80,6 +80,10 @@ class DataConfig:
     keypoint_noise: str = ""
     lifting_table: str = ""
     lifting_per_batch: int = 0
+    # the first lifting_only_steps steps train on image-less samples only (lifting_only_batch of them): the regressor
+    # learns the pose prior from keypoints cheaply (no backbone pass) before the images join
+    lifting_only_steps: int = 0
+    lifting_only_batch: int = 256
 
 
 @dataclass

@@ -97,12 +97,14 @@ def pseudo_label(teacher: torch.nn.Module, images: torch.Tensor, target: dict[st
 
 
 def training_step(model: torch.nn.Module, loss_fn: SpinLoss, batch: dict[str, torch.Tensor], cfg: SpinConfig,
-                  teacher: torch.nn.Module | None = None, lifting=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  teacher: torch.nn.Module | None = None, lifting=None, lifting_only: bool = False
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One forward + loss on a collated batch (no optimiser step): (loss, parts).
 
     A keypoint-input model (``model.keypoint_input``) gets the batch's ``keypoints`` (dropped for a
     ``data.keypoint_dropout`` fraction of the samples) and, with ``lifting``
-    (:class:`~training.spin.lifting.LiftingBatches`), ``data.lifting_per_batch`` image-less samples more."""
+    (:class:`~training.spin.lifting.LiftingBatches`), ``data.lifting_per_batch`` image-less samples more;
+    ``lifting_only``: ``data.lifting_only_batch`` image-less samples and no image at all (no backbone pass)."""
     from training.spin.keypoints import keypoint_input_tensor
 
     images = spin_data.images_to_input(batch["image"])
@@ -113,6 +115,12 @@ def training_step(model: torch.nn.Module, loss_fn: SpinLoss, batch: dict[str, to
         kw["keypoints"] = keypoint_input_tensor(batch["keypoints"], size, d.keypoint_dropout, d.keypoint_noise_px)
     if teacher is not None:
         target = pseudo_label(teacher, images, batch, cfg.train.pseudo_labels, size, kw.get("keypoints"))
+    if lifting_only:
+        if lifting is None:
+            raise ValueError("data.lifting_only_steps needs a lifting table (data.lifting_table)")
+        extra = lifting.batch(d.lifting_only_batch)
+        kp = keypoint_input_tensor(extra["keypoints"], size, 0.0, d.keypoint_noise_px)
+        return loss_fn(model(images[:0], kw["keypoints"][:0], imageless_keypoints=kp), extra)
     if lifting is not None and d.lifting_per_batch > 0:
         extra = lifting.batch(d.lifting_per_batch)
         kw["imageless_keypoints"] = keypoint_input_tensor(extra["keypoints"], size, 0.0, d.keypoint_noise_px)
@@ -283,7 +291,7 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
                                  f"{inner.dirs} (python -m training.spin.shard_keypoints {' '.join(inner.dirs)})")
     mix = spin_data.concat(syn if syn is not None else real, real if syn is not None else None)
     lifting = None
-    if mc.keypoint_input != "none" and cfg.data.lifting_per_batch > 0:
+    if mc.keypoint_input != "none" and (cfg.data.lifting_per_batch > 0 or cfg.data.lifting_only_steps > 0):
         from training.spin.keypoints import KeypointNoise
         from training.spin.lifting import LiftingBatches
         if not cfg.data.lifting_table:
@@ -308,7 +316,9 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
         step, best, best_step = ck["step"], ck["best_val"], ck.get("best_step")
         history, cpu_s = ck.get("history", []), float(ck.get("cpu_hours", 0.0)) * 3600
         _log(f"resumed {last} at step {step}")
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    # keypoint-only steps leave the backbone unused
+    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=cfg.data.lifting_only_steps > 0) \
+        if world > 1 else model
 
     end = tc.steps if stop_after is None else min(tc.steps, stop_after)
     sampler = spin_data.MixedBatchSampler(n_syn, n_real, tc.batch_size, cfg.data.synthetic_ratio,
@@ -348,7 +358,8 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
     bar = tqdm(total=tc.steps, initial=step, disable=not progress or rank != 0, desc=cfg.name, dynamic_ncols=True)
     val_res: dict[str, float] = {}
     for batch in loader:
-        loss, parts = training_step(ddp, loss_fn, batch, cfg, teacher, lifting)
+        loss, parts = training_step(ddp, loss_fn, batch, cfg, teacher, lifting,
+                                    lifting_only=step < cfg.data.lifting_only_steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
