@@ -22,7 +22,7 @@ from training.posebert.corruption import corrupt
 from training.posebert.data import (MotionBank, crouch_offset, random_global_rotation, read_splits,
                                     synthetic_sequences)
 from training.posebert.noise_model import GaussianNoise
-from training.posebert.train import load_data, noise_scales, train
+from training.posebert.train import load_data, noise_scales, relative_window_weights, train, validation_score
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 I = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
@@ -47,6 +47,42 @@ def test_noise_curriculum_goes_from_clean_to_heavy():
     assert abs(float(last[last > 0].mean()) - 6.0) < 0.2    # U(0, 12) mean
     assert noise_scales(_cfg(curriculum_steps=0), 10, 4, g) is None
     assert noise_scales(_cfg(noise="none"), 10, 4, g) is None
+
+
+def test_loguniform_noise_puts_as_many_windows_per_octave():
+    """log-uniform(0.5, 12) deg: P(std < 2.45) = log(4.9) / log(24) = 0.50, each octave equally often
+    (U(0, 12) puts 20 % below 2.4 deg), 20 % clean windows exactly 0."""
+    g = torch.Generator().manual_seed(0)
+    cfg = _cfg(noise_sampling="loguniform", noise_log_min_deg=0.5, clean_prob=0.2, curriculum_steps=1,
+               curriculum_start_deg=12.0)
+    std = noise_scales(cfg, 10, 40000, g) * 5.0
+    assert abs(float((std == 0).float().mean()) - 0.2) < 0.01
+    noisy = std[std > 0]
+    assert 0.5 - 1e-5 <= float(noisy.min()) and float(noisy.max()) <= 12.0 + 1e-4
+    assert abs(float((noisy < 2.449).float().mean()) - 0.5) < 0.01
+    for lo in (0.5, 1.0, 2.0, 4.0):                           # octaves 0.5-1, 1-2, 2-4, 4-8: log(2)/log(24) each
+        frac = float(((noisy >= lo) & (noisy < 2 * lo)).float().mean())
+        assert abs(frac - math.log(2) / math.log(24)) < 0.01, (lo, frac)
+    with pytest.raises(ValueError, match="noise_sampling"):
+        noise_scales(_cfg(noise_sampling="cubic"), 10, 4, g)
+
+
+def test_relative_window_weights():
+    w = relative_window_weights(torch.tensor([0.0, 2.0, 10.0]), 2.0)   # 1/2, 1/4, 1/12 normalised to mean 1
+    raw = torch.tensor([1 / 2, 1 / 4, 1 / 12])
+    torch.testing.assert_close(w, raw / raw.mean())
+    assert float(w.mean()) == pytest.approx(1.0) and float(w[0] / w[2]) == pytest.approx(6.0)
+
+
+def test_validation_score_penalises_a_degraded_good_input():
+    inp = {1.0: {"mpjpe": 10.0, "pa_mpjpe": 8.0}, 5.0: {"mpjpe": 80.0, "pa_mpjpe": 50.0}}
+    # halves the error at 5 deg but doubles it at 1 deg: mean (2 + 0.5) / 2 = 1.25 plus the excess 2 - 1
+    worse = {1.0: {"mpjpe": 20.0, "pa_mpjpe": 16.0}, 5.0: {"mpjpe": 40.0, "pa_mpjpe": 25.0}}
+    assert validation_score(worse, inp) == pytest.approx(1.25 + 1.0)   # + the 1 deg excess over the input
+    # better everywhere, a little at 1 deg: (0.9 + 0.75) / 2
+    good = {1.0: {"mpjpe": 9.0, "pa_mpjpe": 7.2}, 5.0: {"mpjpe": 60.0, "pa_mpjpe": 37.5}}
+    assert validation_score(good, inp) == pytest.approx(0.825)
+    assert validation_score({1.0: inp[1.0]}, inp) == pytest.approx(1.0)
 
 
 def test_clean_windows_are_exactly_clean():
@@ -105,11 +141,17 @@ def test_training_with_the_recipe_and_splits_file(tmp_path):
         "corruption": {"noise_std_max_deg": 12.0, "curriculum_steps": 4, "clean_prob": 0.2},
         "data": {"motion_dirs": [str(motion)], "splits_file": str(motion / "splits.json"), "train_subjects": ["x"],
                  "global_rot_prob": 0.5, "crouch_prob": 0.5},
-        "train": {"steps": 6, "batch_size": 8, "val_every": 3, "ckpt_every": 3, "log_every": 2, "warmup_steps": 2}})
+        "train": {"steps": 6, "batch_size": 8, "val_every": 3, "ckpt_every": 3, "log_every": 2, "warmup_steps": 2,
+                  "relative_weight_deg": 2.0},
+        "eval": {"val_noise_levels": [1.0, 5.0]}})
     tr, va, te = load_data(cfg)
     assert {s.subject for s in tr} == {"syn0", "syn1"} and {s.subject for s in va} == {"syn2"} and not te
     summ = train(cfg, tmp_path / "run", progress=False)
-    assert summ["steps"] == 6
+    assert summ["steps"] == 6 and summ["best_val_criterion"] == "score" and summ["best_step"] in (3, 6)
+    assert set(summ["val_input_levels"]) == {"1", "5"}
+    assert summ["val_input_levels"]["1"]["pa_mpjpe"] < summ["val_input_levels"]["5"]["pa_mpjpe"]
+    assert 0 < summ["best_val"] == pytest.approx(abs=1e-3, expected=min(h["score"] for h in torch.load(
+        tmp_path / "run" / "ckpt_last.pt", weights_only=True)["history"]))
     for what in ("curriculum U(0, 2->12) deg", "20% clean", "50% windows whole-body random rotation",
                  "50% crouch", "train subjects syn0,syn1"):
         assert what in summ["training_data"], summ["training_data"]

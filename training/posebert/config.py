@@ -59,6 +59,11 @@ class CorruptionConfig:
     curriculum_start_deg: float = 2.0
     curriculum_steps: int = 0
     clean_prob: float = 0.0
+    # how the per-window std is drawn below s_max: "uniform" U(min, s_max) or "loguniform"
+    # exp(U(log(max(min, log_min)), log s_max)) (as many windows between 1 and 2 deg as between 6 and 12 deg:
+    # enough low-noise windows that the model learns to leave a good input alone)
+    noise_sampling: str = "uniform"
+    noise_log_min_deg: float = 0.5
 
 
 @dataclass
@@ -100,6 +105,10 @@ class TrainConfig:
     val_every: int = 250
     ckpt_every: int = 250
     init_from: str = ""              # start (not resume) from an exported PoseBERT ONNX's weights (same architecture)
+    # > 0: per-window loss weight 1 / (noise std + this, deg), normalised to mean 1 over the batch: the loss
+    # approximates the error relative to the input's (the acceptance is "better than the input at every level"),
+    # so a few mm added to a clean window costs as much as many mm left in a heavy-noise one. 0 = off.
+    relative_weight_deg: float = 0.0
 
 
 @dataclass
@@ -109,6 +118,10 @@ class EvalConfig:
     noise_std_deg: float = 5.0
     missing_ratio: float = 0.0       # extra scenario: fraction of frames with no per-frame estimate
     seed: int = 123
+    # validation noise levels (deg); empty = noise_std_deg only, best checkpoint by MPJPE. With levels the
+    # best checkpoint minimises the mean over levels of (MPJPE / input MPJPE + PA-MPJPE / input PA-MPJPE) / 2:
+    # a model that degrades a good (low-noise) input scores > 1 there, whatever it gains at heavy noise.
+    val_noise_levels: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -34,7 +34,8 @@ from training.posebert.losses import PoseBERTLoss
 from training.posebert.noise_model import GaussianNoise, make_noise_model
 from training.posebert.stream import torch_runner
 
-__all__ = ["train", "load_data", "frame_weights", "noise_scales", "subject_lists", "main"]
+__all__ = ["train", "load_data", "frame_weights", "noise_scales", "subject_lists", "validation_score", "level_ratio", "score_from_ratios",
+           "relative_window_weights", "main"]
 
 
 def _log(msg: str) -> None:
@@ -60,19 +61,51 @@ def noise_scales(cfg: PoseBERTConfig, step: int, batch: int, generator: torch.Ge
                  ) -> torch.Tensor | None:
     """(B,) per-window multipliers of ``corruption.noise_std_deg`` for the noise curriculum (None: off).
 
-    Per-window std ~ U(noise_std_min_deg, s_max) with ``s_max`` growing linearly from
-    ``curriculum_start_deg`` to ``noise_std_max_deg`` over ``curriculum_steps``; a ``clean_prob``
-    fraction of windows gets no noise (the model must learn to leave a good input alone)."""
+    Per-window std ~ U(noise_std_min_deg, s_max) (``noise_sampling: uniform``) or log-uniform between
+    ``max(noise_std_min_deg, noise_log_min_deg)`` and ``s_max`` (``loguniform``), with ``s_max`` growing
+    linearly from ``curriculum_start_deg`` to ``noise_std_max_deg`` over ``curriculum_steps``; a
+    ``clean_prob`` fraction of windows gets no noise (the model must learn to leave a good input alone)."""
     c = cfg.corruption
     if c.curriculum_steps <= 0 or c.noise_std_max_deg <= 0 or c.noise != "gaussian" or c.noise_std_deg <= 0:
         return None
     prog = min(step / c.curriculum_steps, 1.0)
     hi = c.curriculum_start_deg + (c.noise_std_max_deg - c.curriculum_start_deg) * prog
-    lo = min(c.noise_std_min_deg, hi)
-    std = lo + (hi - lo) * torch.rand(batch, generator=generator)
+    u = torch.rand(batch, generator=generator)
+    if c.noise_sampling == "loguniform":
+        lo = min(max(c.noise_std_min_deg, c.noise_log_min_deg, 1e-3), hi)
+        std = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * u)
+    elif c.noise_sampling == "uniform":
+        lo = min(c.noise_std_min_deg, hi)
+        std = lo + (hi - lo) * u
+    else:
+        raise ValueError(f"unknown corruption.noise_sampling '{c.noise_sampling}' (uniform | loguniform)")
     if c.clean_prob > 0:
         std = torch.where(torch.rand(batch, generator=generator) < c.clean_prob, torch.zeros_like(std), std)
     return std / c.noise_std_deg
+
+
+def relative_window_weights(std_deg: torch.Tensor, offset_deg: float) -> torch.Tensor:
+    """(B,) per-window loss weights ``1 / (std + offset)`` normalised to mean 1 (``std_deg``: (B,) input
+    noise std per window in degrees, 0 for clean windows)."""
+    w = 1.0 / (std_deg.clamp_min(0) + offset_deg)
+    return w / w.mean()
+
+
+def level_ratio(model: dict[str, float], inp: dict[str, float]) -> float:
+    """``(MPJPE / input MPJPE + PA-MPJPE / input PA-MPJPE) / 2`` at one noise level (< 1: better than the input)."""
+    return 0.5 * (model["mpjpe"] / max(inp["mpjpe"], 1e-9) + model["pa_mpjpe"] / max(inp["pa_mpjpe"], 1e-9))
+
+
+def score_from_ratios(ratios: list[float]) -> float:
+    """Mean of the per-level ratios plus every level's excess over 1: a level where the model is worse
+    than its input counts twice (the model must never degrade a good input, whatever it gains elsewhere)."""
+    r = np.asarray(ratios, float)
+    return float(r.mean() + np.clip(r - 1.0, 0.0, None).sum())
+
+
+def validation_score(model_res: dict[float, dict[str, float]], input_res: dict[float, dict[str, float]]) -> float:
+    """:func:`score_from_ratios` of the :func:`level_ratio` of every validation noise level (lower is better)."""
+    return score_from_ratios([level_ratio(m, input_res[lv]) for lv, m in model_res.items()])
 
 
 def subject_lists(cfg: PoseBERTConfig) -> tuple[list[str], list[str], list[str]]:
@@ -108,7 +141,9 @@ def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_ste
     noise = {"gaussian": f"gaussian {c.noise_std_deg:g} deg", "fitted": f"fitted {Path(c.noise_model).name}",
              "none": "no noise"}[c.noise]
     if c.noise == "gaussian" and c.curriculum_steps > 0 and c.noise_std_max_deg > 0:
-        noise = (f"gaussian curriculum U({c.noise_std_min_deg:g}, {c.curriculum_start_deg:g}->{c.noise_std_max_deg:g}) deg "
+        lo = max(c.noise_std_min_deg, c.noise_log_min_deg) if c.noise_sampling == "loguniform" else c.noise_std_min_deg
+        dist = "log-uniform" if c.noise_sampling == "loguniform" else "U"
+        noise = (f"gaussian curriculum {dist}({lo:g}, {c.curriculum_start_deg:g}->{c.noise_std_max_deg:g}) deg "
                  f"over {c.curriculum_steps} steps, {100 * c.clean_prob:g}% clean windows")
     tr, va, te = subject_lists(cfg)
     aug = []
@@ -168,8 +203,10 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
     train_seqs, val_seqs, _ = data if data is not None else load_data(cfg)
     bank = MotionBank(train_seqs, mc.window, mc.num_betas)
     noise = make_noise_model(cfg.corruption.noise, cfg.corruption.noise_std_deg, cfg.corruption.noise_model)
-    val_clips = synthetic_clips(val_seqs, GaussianNoise(cfg.eval.noise_std_deg), 0.0, cfg.eval.seed, mc.num_betas,
-                                cfg.data.max_pitch_deg) if val_seqs else []
+    levels = [float(x) for x in cfg.eval.val_noise_levels] or [cfg.eval.noise_std_deg]
+    val_sets = {lv: synthetic_clips(val_seqs, GaussianNoise(lv), 0.0, cfg.eval.seed, mc.num_betas,
+                                    cfg.data.max_pitch_deg) for lv in levels} if val_seqs else {}
+    val_clips = val_sets.get(levels[0], [])
 
     model = build_model(mc)
     loss_fn = PoseBERTLoss(tc.w_rot, tc.w_kp, body=model.body, w_accel=tc.w_accel)  # the model's body
@@ -187,6 +224,12 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         torch.set_rng_state(ck["rng"]["torch"])
         step, best, best_step, history = ck["step"], ck["best_val"], ck.get("best_step"), ck.get("history", [])
         _log(f"resumed {last} at step {step}")
+        best_file = out / "ckpt_best.pt"
+        if len(levels) > 1 and best_file.is_file():   # re-score the kept best with today's validation_score
+            m = torch.load(best_file, map_location="cpu", weights_only=True).get("metrics", {})
+            ratios = [m[f"ratio@{lv:g}"] for lv in levels if f"ratio@{lv:g}" in m]
+            if len(ratios) == len(levels):
+                best = score_from_ratios(ratios)
     elif tc.init_from:
         from training.posebert.checkpoint import load_onnx_weights
         prev = load_onnx_weights(model, tc.init_from)
@@ -204,15 +247,26 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()}}, path)
 
-    def validate() -> dict[str, float]:
-        model.eval()
-        res = evaluate_clips(val_clips, [Method("model", torch_runner(model), mc.lag, mc.window)], fk)["model"]
-        model.train()
-        return res
+    base_sets = {lv: evaluate_clips(cl, [Method("input", None, mc.lag, mc.window)], fk)["input"]
+                 for lv, cl in val_sets.items()}
+    base_val = base_sets.get(levels[0], {})
+    for lv, b in base_sets.items():
+        _log(f"val per-frame input at {lv:g} deg: " + ", ".join(f"{k} {v:.1f}" for k, v in b.items() if k != "lag"))
 
-    base_val = (evaluate_clips(val_clips, [Method("input", None, mc.lag, mc.window)], fk)["input"] if val_clips else {})
-    if base_val:
-        _log("val per-frame input: " + ", ".join(f"{k} {v:.1f}" for k, v in base_val.items() if k != "lag"))
+    def validate() -> dict[str, float]:
+        """Metrics at the first level (keys as before) plus, with several levels, ``<metric>@<level>``,
+        ``ratio@<level>`` and ``score`` (:func:`validation_score`)."""
+        model.eval()
+        per = {lv: evaluate_clips(cl, [Method("model", torch_runner(model), mc.lag, mc.window)], fk)["model"]
+               for lv, cl in val_sets.items()}
+        model.train()
+        res = dict(per[levels[0]])
+        if len(levels) > 1:
+            for lv, r in per.items():
+                res.update({f"{k}@{lv:g}": v for k, v in r.items() if k in ("mpjpe", "pa_mpjpe", "accel_err")})
+                res[f"ratio@{lv:g}"] = level_ratio(r, base_sets[lv])
+            res["score"] = validation_score(per, base_sets)
+        return res
     model.train()
     t0 = time.perf_counter()
     bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=cfg.name, dynamic_ncols=True)
@@ -238,10 +292,12 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         view = (random_view_rotation(tc.batch_size, gen, cfg.data.max_pitch_deg) if cfg.data.random_view
                 else CAM_FROM_WORLD.expand(tc.batch_size, 3, 3))
         gt = apply_view(gt, view)
-        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view,
-                    noise_scale=noise_scales(cfg, step, tc.batch_size, gen))
+        scale = noise_scales(cfg, step, tc.batch_size, gen)
+        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view, noise_scale=scale)
         pred = model.regress(c.pose6d, c.valid)
         w = frame_weights(c.valid, mc.attention, mc.lag, tc.readout_weight)
+        if tc.relative_weight_deg > 0 and scale is not None:
+            w = w * relative_window_weights(scale * cfg.corruption.noise_std_deg, tc.relative_weight_deg)[:, None]
         loss, parts = loss_fn(pred, gt, betas, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -267,11 +323,15 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
                 for k, v in val_res.items():
                     if k != "lag":
                         writer.add_scalar(f"val/{k}", v, step)
-            if val_res["mpjpe"] < best:
-                best, best_step = val_res["mpjpe"], step
+            crit = val_res.get("score", val_res["mpjpe"])
+            if crit < best:
+                best, best_step = crit, step
                 checkpoint(out / "ckpt_best.pt", val_res)
+            per_level = "".join(f"; {lv:g} deg: pa {val_res[f'pa_mpjpe@{lv:g}']:.1f} (in {base_sets[lv]['pa_mpjpe']:.1f}) "
+                                f"ratio {val_res[f'ratio@{lv:g}']:.3f}" for lv in levels if f"ratio@{lv:g}" in val_res)
             bar.write(f"[posebert.train] step {step}: val mpjpe {val_res['mpjpe']:.1f} pa {val_res['pa_mpjpe']:.1f} "
-                      f"accel_err {val_res['accel_err']:.1f} (best {best:.1f} @ {best_step})")
+                      f"accel_err {val_res['accel_err']:.1f}{per_level} (best {'score' if 'score' in val_res else 'mpjpe'} "
+                      f"{best:.3f} @ {best_step})")
         if step % tc.ckpt_every == 0 or step == end:
             checkpoint(last, val_res)
     bar.close()
@@ -279,7 +339,10 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         checkpoint(out / "ckpt_best.pt")
     if writer:
         writer.close()
-    summary = {"name": cfg.name, "steps": step, "best_val_mpjpe": best, "best_step": best_step,
+    criterion = "score" if len(levels) > 1 else "mpjpe"
+    summary = {"name": cfg.name, "steps": step, "best_val": best, "best_val_criterion": criterion,
+               "best_val_mpjpe": best if criterion == "mpjpe" else None, "best_step": best_step,
+               "val_input_levels": {f"{lv:g}": v for lv, v in base_sets.items()},
                "val_input": base_val, "val_last": val_res, "seconds_this_session": round(time.perf_counter() - t0, 1),
                "params": nparams, "training_data": describe_training(cfg, bank, step, best_step)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -298,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = apply_overrides(load_config(a.config), a.set)
     out = Path(a.out or f"runs/{cfg.name}")
     summary = train(cfg, out, resume=not a.no_resume, progress=not a.no_progress, stop_after=a.stop_after)
-    _log(f"done: {json.dumps({k: summary[k] for k in ('steps', 'best_val_mpjpe', 'best_step')})}")
+    _log(f"done: {json.dumps({k: summary[k] for k in ('steps', 'best_val', 'best_val_criterion', 'best_step')})}")
     return 0
 
 
