@@ -304,6 +304,14 @@ def test_blazepose_follows_each_person_from_its_landmarks():
     assert len(again) == 2 and all(any(a is d for d in dets) for a in again)
     with pytest.raises(ValueError, match="hint"):
         det.follow(rgb, Detection(dets[0].box, 0.9))
+    # the detector's windows one at a time (a search spread over frames): the whole frame alone finds the man
+    # facing the camera
+    h, w = rgb.shape[:2]
+    assert det.num_windows(w, h) == 5
+    alone = det.detect(rgb, window=0)
+    assert max(iou(np.array([20, 73, 193, 473], np.float32), np.stack([d.box for d in alone]))) >= 0.5
+    with pytest.raises(ValueError, match="window"):
+        det.detect(rgb, window=5)
 
 
 def test_tile_windows_cover_the_frame():

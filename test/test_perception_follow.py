@@ -172,6 +172,49 @@ def test_redetect_every_is_validated(model):
                            detector=FakeFollower())
 
 
+class WindowedFollower(FakeFollower):
+    """`FakeFollower` whose detector has ``windows`` passes; person i is seen only by the windows in ``seen_by[i]``
+    (default: all). ``calls`` records the window of every ``detect`` call (None = all windows)."""
+
+    def __init__(self, windows: int) -> None:
+        super().__init__()
+        self.windows = windows
+        self.seen_by: dict[int, set[int]] = {}
+        self.calls: list[int | None] = []
+
+    def num_windows(self, width, height):
+        return self.windows
+
+    def detect(self, rgb, known=(), window=None):
+        self.calls.append(window)
+        self.detect_calls += 1
+        have = {int(d.hint[0, 0]) for d in known}
+        new = [self._det(i) for i in self.people if i not in have
+               and (window is None or window in self.seen_by.get(i, set(range(self.windows))))]
+        return sorted([*known, *new], key=lambda d: -d.score)
+
+
+def test_the_periodic_search_runs_one_detector_window_per_frame(model):
+    """A detector of 3 windows (blazepose: the whole frame + tiles): the search for new people every
+    redetect_every frames runs one window per frame (no frame pays for all of them); a newcomer seen by the last
+    window only is found in that frame and confirmed in the next."""
+    det = WindowedFollower(windows=3)
+    pipe = pipeline(model, det, redetect_every=5)
+    first_b, runs = None, []
+    for k in range(14):
+        det.people = {0: box(80)}
+        if k >= 2:
+            det.people[1] = box(240, h=100)
+            det.seen_by[1] = {2}
+        res = step(pipe, det, k)
+        runs.append(res.detector_ran)
+        if first_b is None and any((e.det_box[0] + e.det_box[2]) / 2 > 160 for e in res.estimates):
+            first_b = k
+    assert [k for k, r in enumerate(runs) if r] == [0, 5, 6, 7, 10, 11, 12]
+    assert det.calls == [None, 0, 1, 2, 0, 1, 2]
+    assert first_b == 8                          # window 2 ran at frame 7; ByteTrack confirms it at frame 8
+
+
 class CountingDetector:
     """The real detector, its calls counted (``follow`` and ``detect`` delegate)."""
 

@@ -280,6 +280,7 @@ class PerceptionPipeline:
         self._since_detect = 0        # frames since the last detector run (following mode)
         self._followed_count = 0      # people followed into the current frame
         self._candidates: list[Detection] = []   # unconfirmed new detections, followed into the next frame
+        self._scan: int | None = None  # next detector window of a periodic search spread over frames
         self._ended: list[int] = []
         self.guard = StampGuard(max_ahead_ns=int(cfg.max_stamp_ahead_s * 1e9))
         self.slots = self._new_window()          # frame slots of the stream (stamps only)
@@ -311,6 +312,7 @@ class PerceptionPipeline:
         self._frame_index = 0
         self._since_detect = 0
         self._candidates = []
+        self._scan = None
         return ended
 
     # ------------------------------------------------------------------ main entry
@@ -420,6 +422,7 @@ class PerceptionPipeline:
         self.slots.clear()
         self._since_detect = 0
         self._candidates = []
+        self._scan = None
         return ended
 
     def _people(self, rgb: np.ndarray, hw: tuple[int, int], notes: list[str],
@@ -511,14 +514,28 @@ class PerceptionPipeline:
         t1 = self.clock()
         timings["follow_ms"] = (t1 - t0) * 1e3
         self._since_detect += 1
-        due = not kept or lost > 0 or self._since_detect >= self.cfg.redetect_every
+        urgent = not kept or lost > 0
+        if not urgent and self._scan is None and self._since_detect >= self.cfg.redetect_every:
+            self._since_detect = 0
+            n = self._windows(hw)
+            if n > 1:   # a periodic search: one detector window per frame (no latency spike)
+                self._scan = 0
+            else:
+                urgent = True
+        window = None
+        if not urgent and self._scan is not None:
+            window = self._scan
+            self._scan = self._scan + 1 if self._scan + 1 < self._windows(hw) else None
+        due = urgent or window is not None
         dets = [d for _, d in both]
         if due:
             try:
-                dets = self.detector.detect(rgb, known=dets)
+                dets = self.detector.detect(rgb, known=dets) if window is None else \
+                    self.detector.detect(rgb, known=dets, window=window)
             except DetectorError as e:
                 raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
-            self._since_detect = 0
+            if urgent:
+                self._since_detect, self._scan = 0, None
         timings["detect_ms"] = (self.clock() - t1) * 1e3
         self._followed_count = len(kept)
         people = self._track(dets, hw, notes, max_frames=0)
@@ -527,6 +544,11 @@ class PerceptionPipeline:
             followed_ids = {id(d) for _, d in both}
             self._candidates = [d for d in dets if id(d) not in matched and id(d) not in followed_ids]
         return people, due, self._ended
+
+    def _windows(self, hw: tuple[int, int]) -> int:
+        """Detector windows of one full pass (1 when the backend cannot run them one at a time)."""
+        nw = getattr(self.detector, "num_windows", None)
+        return int(nw(hw[1], hw[0])) if callable(nw) else 1
 
     def _box_of(self, det: Detection, hw: tuple[int, int]) -> CropBox:
         if det.keypoints is not None:

@@ -94,6 +94,8 @@ class FollowingDetector(Protocol):
     person there (the caller then runs ``detect``).
     ``detect(rgb, known)``: every person in the frame; the ``known`` detections (people already followed into
     this frame) are returned as they are, without being measured again.
+    Optional: ``num_windows(width, height) -> int`` and ``detect(rgb, known, window=k)``, the detector's passes
+    (windows) one at a time, so that a periodic search for new people can be spread over frames.
     """
 
     name: str

@@ -251,17 +251,29 @@ class BlazePoseDetector:
         return (lb.to_image(boxes * DETECTOR_INPUT), scores[keep],
                 lb.to_image(kps.reshape(-1, 8) * DETECTOR_INPUT).reshape(-1, 4, 2))
 
-    def detect_rois(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def num_windows(self, width: int, height: int) -> int:
+        """Detector passes of one full `detect` on a ``width`` x ``height`` frame (the whole frame + tiles)."""
+        return len(tile_windows(width, height, self.tiles))
+
+    def detect_rois(self, rgb: np.ndarray, window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Run the person detector alone (on the whole frame, plus `tile_windows` when ``tiles > 1``).
 
+        Args:
+            rgb: ``(H, W, 3) uint8``. window: None = every window; ``k`` = only window ``k`` of `tile_windows`
+                (0 = the whole frame).
         Returns:
             scores ``(K,) float32`` best first and keypoints ``(K, 4, 2) float32`` in image pixels
             (mid-hip, full-body point, mid-shoulder, upper-body point).
         """
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
+        wins = tile_windows(w, h, self.tiles)
+        if window is not None and not 0 <= window < len(wins):
+            raise ValueError(f"window must be in [0, {len(wins) - 1}], got {window}")
         boxes, scores, kps, whole = [], [], [], []
-        for k, (x0, y0, x1, y1) in enumerate(tile_windows(w, h, self.tiles)):
+        for k, (x0, y0, x1, y1) in enumerate(wins):
+            if window is not None and k != window:
+                continue
             b, sc, kp = self._detect_raw(rgb[y0:y1, x0:x1])
             if len(sc) == 0:
                 continue
@@ -331,16 +343,17 @@ class BlazePoseDetector:
                              f"{None if previous.hint is None else previous.hint.shape})")
         return self._person(rgb, roi_from_keypoints(previous.hint[0], previous.hint[1]), previous.score)
 
-    def detect(self, rgb: np.ndarray, known: Sequence[Detection] = ()) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, known: Sequence[Detection] = (), window: int | None = None) -> list[Detection]:
         """People in ``rgb (H, W, 3) uint8``, best score first; with landmarks, boxes hug the 33 landmarks.
 
         ``known``: people already followed into this frame (`follow`); a detector ROI on one of them (hip within
         half its body size, size within x1.5) gets no landmark pass, and every known detection is returned as is.
+        ``window``: run only that detector window (`detect_rois`; a scan spread over frames), None = all.
         """
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
         known = [d for d in known if d is not None]
-        scores, kps = self.detect_rois(rgb)
+        scores, kps = self.detect_rois(rgb, window)
         boxes, out_scores, keypoints, hints = [], [], [], []
         for score, kp in zip(scores, kps):
             if self._lm is None:
