@@ -42,6 +42,7 @@ class PerFrameRunner:
         so.intra_op_num_threads = threads
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.size = int(self.meta.input_size[0])
+        self.withhold_keypoints = False     # a keypoint-input model gets none (its image-only fallback)
 
     @property
     def keypoint_input(self) -> str:
@@ -67,8 +68,11 @@ class PerFrameRunner:
             raise ValueError(f"the model takes {self.size}x{self.size} crops, got {tuple(images.shape[1:3])}")
         kp = None
         if self.keypoint_input != "none":
-            kp = normalize_keypoints_px(self.source_keypoints(images) if keypoints is None else np.asarray(keypoints),
-                                        self.size)
+            if self.withhold_keypoints:
+                kp = np.zeros((images.shape[0], 17, 3), np.float32)
+            else:
+                kp = normalize_keypoints_px(self.source_keypoints(images) if keypoints is None
+                                            else np.asarray(keypoints), self.size)
         outs: list[list[np.ndarray]] = []
         for s in range(0, images.shape[0], batch):
             feeds = {model_meta.PER_FRAME_INPUT: images_to_input(images[s:s + batch]).numpy()}
@@ -196,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pass the --shards images through this fixed camera (training.spin.domain_shift)")
     p.add_argument("--real", nargs="*", default=[], metavar="FORMAT:PATH[:IMAGE_ROOT]",
                    help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
+    p.add_argument("--no-keypoints", action="store_true",
+                   help="a keypoint-input model gets no keypoints (what it does when the detector gives none)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="write the results JSON here")
     a = p.parse_args(argv)
@@ -205,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     runner = PerFrameRunner(a.model, a.threads)
+    runner.withhold_keypoints = a.no_keypoints
     body_name = model_meta.body_model_of(runner.meta)
     cfg = apply_overrides(load_config(a.config), a.set + [f"model.input_size={runner.size}",
                                                           f"model.body_model={body_name}"])
