@@ -83,7 +83,7 @@ class NodeBrain:
     """
 
     RESEND = 2.0
-    RESEND_WARMUP = 0.5
+    RESEND_WARMUP = 1.0
 
     def __init__(self, robot: RobotModel, overrides: dict | None = None, frame_rate: float = 15.0,
                  per_frame_model: str = "", log_dir: Path | None = None, warmup_frames: int = 8,

@@ -10,8 +10,10 @@ ROS nodes run inside ``scripts/netns_run.sh`` (``make sim`` does it). Results go
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .control_config import ZONE_SETTINGS, controller_config, zone_setting
@@ -46,7 +48,7 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
     cfg = controller_config(robot.zones_file, overrides)
     if brain == "nodes" and renderers is not None:
         cam = robot.camera
-        key = (renderer, cam.width, cam.height, cam.hfov_deg, seed)
+        key = (renderer, cam.width, cam.height, cam.hfov_deg, seed)      # as _renderer_key
         if key not in renderers:
             renderers[key] = CachedRenderer(make_renderer(renderer, camera_intrinsics(cam.width, cam.height,
                                                                                       cam.hfov_deg), seed))
@@ -79,10 +81,57 @@ def _run_with_progress(loop: ClosedLoop, brain, progress: bool, label: str) -> T
         return loop.run(brain, progress=bar.update)
 
 
-def _first_index(jobs: list[tuple[str, str, str]], i: int) -> int:
-    """Index of the first job with job ``i``'s scenario and brain (groups a scenario's runs together)."""
-    n, _, b = jobs[i]
-    return next(k for k, (n2, _, b2) in enumerate(jobs) if n2 == n and b2 == b)
+@dataclass(frozen=True)
+class _RunSpec:
+    """What every run of one suite shares (picklable: handed to worker processes)."""
+
+    seed: int
+    mocap: str
+    frame_rate: float
+    out: Path | None
+    per_frame_model: str
+    duration: float | None
+    renderer: str
+
+
+_WORKER: dict = {"renderers": {}, "motions": {}}     # per process: renderers (frame caches) and motions
+
+
+def _init_worker(counter, base_domain: int) -> None:
+    """A suite worker: a ROS domain of its own (its nodes and its driver never see another worker's)."""
+    with counter.get_lock():
+        counter.value += 1
+        k = counter.value
+    os.environ["ROS_DOMAIN_ID"] = str(1 + (base_domain + k) % 200)
+
+
+def _frames(name: str, spec: _RunSpec) -> float:
+    return (spec.duration or make_scenario(name).duration) * spec.frame_rate
+
+
+def _run_group(items: list[tuple[int, tuple[str, str, str]]], spec: _RunSpec,
+               progress: bool) -> dict[int, tuple[Trace, RunMetrics]]:
+    """Run jobs ``(index, (scenario, setting, brain))`` one after the other in this process; prints a line each."""
+    if spec.mocap not in _WORKER["motions"]:
+        _WORKER["motions"][spec.mocap] = default_motions(spec.mocap)
+    motions = _WORKER["motions"][spec.mocap]
+    done = {}
+    for i, (n, s, b) in items:
+        t0 = time.monotonic()
+        trace, m, note = run_one(n, s, b, spec.seed, motions, spec.frame_rate, spec.out, spec.per_frame_model,
+                                 spec.duration, progress, spec.renderer, _WORKER["renderers"])
+        done[i] = (trace, m)
+        cache = _WORKER["renderers"].get(_renderer_key(n, spec))
+        print(f"[sim] {n} / {s} / {b}: {m.frames} frames in {time.monotonic() - t0:.1f} s"
+              + (f"; {note}" if note else "")
+              + (f"; {cache.hits} of {cache.hits + cache.misses} frames rendered so far from the cache"
+                 if b == "nodes" and cache is not None and cache.hits else ""), flush=True)
+    return done
+
+
+def _renderer_key(name: str, spec: _RunSpec) -> tuple:
+    cam = make_robot(make_scenario(name).robot).camera
+    return (spec.renderer, cam.width, cam.height, cam.hfov_deg, spec.seed)
 
 
 def default_motions(mocap: str | None) -> dict[str, Motion]:
@@ -120,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--brain", default="both", choices=BRAINS + ("both",),
                            help="nodes: real perception + controller; oracle: safety core on ground truth; both")
             p.add_argument("--plot", type=Path, default=None, help="also write the suite figure here")
+            p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                           help="worker processes for the node runs (default: 2 where the CPU has 2 cores); 1 = "
+                                "one after the other in this process, with a progress bar per run")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--frame-rate", type=float, default=15.0)
         p.add_argument("--per-frame-model", default="", help="per-frame ONNX model ('' = packaged default)")
@@ -157,24 +209,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[sim] ERROR: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     start = time.monotonic()
-    renderers: dict = {}
+    # Runs of one scenario back to back (they share rendered frames while their paths agree), node groups
+    # spread over ``--jobs`` worker processes (each with its own ROS domain), longest first; the table keeps
+    # the jobs' order. Every run starts its own nodes, so the results do not depend on the grouping.
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (n, _, b) in enumerate(jobs):
+        groups.setdefault((b, n), []).append(i)
+    spec = _RunSpec(a.seed, a.mocap, a.frame_rate, a.out, a.per_frame_model, getattr(a, "duration", None),
+                    a.renderer)
+    node_groups = sorted((g for (b, _), g in groups.items() if b == "nodes"),
+                         key=lambda g: -sum(_frames(jobs[i][0], spec) for i in g))
+    other_groups = [g for (b, _), g in groups.items() if b != "nodes"]
     done: dict[int, tuple[Trace, RunMetrics]] = {}
-    # Runs of one scenario back to back (they share rendered frames while their paths agree); the table keeps
-    # the jobs' order.
-    order = sorted(range(len(jobs)), key=lambda i: (BRAINS.index(jobs[i][2]), _first_index(jobs, i), i))
-    for i in order:
-        n, s, b = jobs[i]
-        t0 = time.monotonic()
-        trace, m, note = run_one(n, s, b, a.seed, motions, a.frame_rate, a.out, a.per_frame_model,
-                                 getattr(a, "duration", None), not a.no_progress, a.renderer, renderers)
-        done[i] = (trace, m)
-        print(f"[sim] {n} / {s} / {b}: {m.frames} frames in {time.monotonic() - t0:.1f} s"
-              + (f"; {note}" if note else ""), flush=True)
+    workers = max(1, min(int(getattr(a, "jobs", 1)), len(node_groups)))
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        ctx = mp.get_context("spawn")
+        counter = ctx.Value("i", 0)
+        base = int(os.environ.get("ROS_DOMAIN_ID", "0") or 0)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(counter, base)) as ex:
+            futures = [ex.submit(_run_group, [(i, jobs[i]) for i in g], spec, False) for g in node_groups]
+            for g in other_groups:           # ground-truth runs here meanwhile (no ROS, no rendering)
+                done.update(_run_group([(i, jobs[i]) for i in g], spec, False))
+            for f in futures:
+                done.update(f.result())
+    else:
+        for g in node_groups + other_groups:
+            done.update(_run_group([(i, jobs[i]) for i in g], spec, not a.no_progress))
     runs = [done[i] for i in range(len(jobs))]
     results = [m for _, m in runs]
-    cache = [f"{r.hits} of {r.hits + r.misses}" for r in renderers.values() if r.hits + r.misses]
-    if cache:
-        print(f"[sim] frames from the render cache: {', '.join(cache)}")
     table = markdown_table(results)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "table.md").write_text(table + "\n")
@@ -184,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_suite([r for r in runs if r[1].setting == "default"] or runs, a.plot)
     walk = motions.get("walk")
     print(f"\nwalk motion: {getattr(walk, 'name', 'procedural')}; frames {a.frame_rate:g} Hz; "
-          f"total {time.monotonic() - start:.0f} s\n")
+          f"{workers} worker process{'es' if workers > 1 else ''}; total {time.monotonic() - start:.0f} s\n")
     print(table)
     met = sum(m.goals_met for m in results)
     print(f"\ngoals met in {met} of {len(results)} runs" + ("" if met == len(results) else
