@@ -466,7 +466,8 @@ class PerceptionPipeline:
         for tid, det in upd.matched:
             tr = self.tracks.get(tid)
             if tr is None:
-                tr = self.tracks[tid] = _Track(tid, self._new_window(), BoundedFollower(self.limits, max_frames=max_frames))
+                tr = self.tracks[tid] = _Track(tid, self._new_window(),
+                                               BoundedFollower(self.limits, max_frames=max_frames))
             tr.follower.anchor(self._box_of(det, hw))
             tr.score, tr.keypoints, tr.det_box, tr.active = float(det.score), det.keypoints, det.box, True
             tr.det, tr.fresh = det, True

@@ -5,8 +5,8 @@ Importing this package registers every backend; none imports its runtime (LiteRT
 a warning when its files are missing.
 """
 from . import blazepose, hog, yolo_onnx  # noqa: F401  (register the backends)
-from .base import (DETECTORS, Detection, Detector, DetectorError, FollowingDetector, can_follow, check_rgb, make_detector,
-                   register_detector)
+from .base import (DETECTORS, Detection, Detector, DetectorError, FollowingDetector, can_follow, check_rgb,
+                   make_detector, register_detector)
 from .default import DEFAULT_DETECTOR, FALLBACK_DETECTOR, MODEL_ARGUMENT, build_detector
 
 __all__ = ["DETECTORS", "DEFAULT_DETECTOR", "FALLBACK_DETECTOR", "MODEL_ARGUMENT", "Detection", "Detector",
