@@ -52,8 +52,12 @@ def test_markers_and_diagnostics(vehicle):
     d = vehicle
     d.position = (0.0, 1.9)
     assert d.wait_state("SLOWDOWN", 0.5)
-    n = len(d.markers)
-    assert d.spin_until(lambda: len(d.markers) > n + 1 and d.diagnostics, 3.0)
+    n, n_diag = len(d.markers), len(d.diagnostics)
+
+    def fresh_status():
+        """The controller's diagnostics published since SLOWDOWN (older ones may still say STOP from before)."""
+        return [s for a in d.diagnostics[n_diag:] for s in a.status if s.name.startswith("/vehicle/controller")]
+    assert d.spin_until(lambda: len(d.markers) > n + 1 and fresh_status(), 3.0)
     markers = d.markers[-1].markers
     assert markers[0].action == Marker.DELETEALL
     strips = [m for m in markers if m.type == Marker.LINE_STRIP]
@@ -61,7 +65,7 @@ def test_markers_and_diagnostics(vehicle):
     assert all(m.header.frame_id == "base_link" for m in strips)
     assert any(m.color.r > 0.9 and m.color.g < 0.7 for m in strips)    # the occupied slowdown zone: orange
     assert any(m.type == Marker.TEXT_VIEW_FACING and "SLOWDOWN" in m.text for m in markers)
-    st = [s for a in d.diagnostics for s in a.status if s.name.startswith("/vehicle/controller")][-1]
+    st = fresh_status()[-1]
     values = {kv.key: kv.value for kv in st.values}
     assert values["state"] in ("SLOWDOWN", "NORMAL") and "ssm_radius_m" in values and "occupied_zones" in values
     d.position = (6.0, 0.0)
