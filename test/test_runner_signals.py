@@ -40,9 +40,24 @@ def start_runner(*extra: str) -> tuple[subprocess.Popen, dict[str, int]]:
     return proc, pids
 
 
-def wait_poses_flowing(proc, seconds: float = 6.0) -> None:
-    time.sleep(seconds)
+def wait_nodes_running(proc, timeout: float = 60.0) -> None:
+    """Until all three nodes run: the camera and perception have created their publishers (perception does it
+    after loading its models) and the controller's status arrives here (a fixed 6 s sleep instead waited
+    whether or not the nodes were up, and often they were not yet)."""
+    from pose_estimation_msgs.msg import SafetyStatus
+
+    from ros_helpers import Recorder
+    rec = Recorder("runner_signals_listener")
+    try:
+        rec.subscribe(SafetyStatus, "safety_status")
+        n = rec.node
+        running = rec.spin_until(lambda: (rec.msgs["safety_status"] and n.count_publishers("poses") > 0
+                                          and n.count_publishers("camera_info") > 0) or proc.poll() is not None,
+                                 timeout)
+    finally:
+        rec.close()
     assert proc.poll() is None, proc.stdout.read()
+    assert running, f"the nodes were not all running within {timeout:g} s"
 
 
 def finish(proc: subprocess.Popen, pids: dict[str, int]) -> tuple[int, str, float]:
@@ -59,7 +74,7 @@ def finish(proc: subprocess.Popen, pids: dict[str, int]) -> tuple[int, str, floa
 @pytest.mark.parametrize("how", ["SIGTERM to the runner", "SIGINT to the runner", "Ctrl-C to the process group"])
 def test_stopping_the_runner_stops_every_node(how):
     proc, pids = start_runner()
-    wait_poses_flowing(proc)
+    wait_nodes_running(proc)
     if os.geteuid() == 0:   # the safety controller runs ahead of perception where the runner may renice
         assert os.getpriority(os.PRIO_PROCESS, pids["controller"]) < os.getpriority(os.PRIO_PROCESS,
                                                                                     pids["perception"])
@@ -80,7 +95,8 @@ def test_stopping_the_runner_stops_every_node(how):
 
 def test_nodes_die_with_a_killed_runner():
     proc, pids = start_runner()
-    wait_poses_flowing(proc, 3.0)
+    time.sleep(3.0)                     # past the runner's start; the nodes may still be starting (they die too)
+    assert proc.poll() is None, proc.stdout.read()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + STOP_BOUND
