@@ -46,6 +46,10 @@ CMU = DATA / "cmu"
 CMU_CC = DATA / "cmu-cc"
 MEAN_BOUND_MM = 32.0
 JOINT_BOUND_MM = 60.0
+# The real clips within the bound are fitted with half the import's default 200 iterations: the fit only gets
+# closer with more (CMU-131: 60 -> 200 iterations lowers the mean by 0.5 mm), so a clip within the bound here
+# is within it at the default. The wrong-map clip that must *fail* the bound gets the full default fit.
+FIT_ITERS = 100
 
 needs_cmu = pytest.mark.skipif(not (CMU / "131_01.bvh").is_file(),
                                reason=f"CMU mocap clips not found at {CMU} (shared test data absent)")
@@ -202,7 +206,7 @@ def test_fit_positions_generic_body_and_partial_observation():
 
 @pytest.fixture(scope="module")
 def cmu131():
-    return [retarget_bvh(CMU / f"131_0{k}.bvh", fps=30) for k in (1, 2, 3)]
+    return [retarget_bvh(CMU / f"131_0{k}.bvh", fps=30, iters=FIT_ITERS) for k in (1, 2, 3)]
 
 
 @needs_cmu
@@ -294,7 +298,7 @@ def test_cmu_save_load_roundtrip(cmu131, tmp_path):
 def test_cmu_cc_import_within_bound(name):
     bvh = read_bvh(CMU_CC / f"{name}.bvh")
     assert len([x for x in bvh.joints if not x.is_end]) == 100 and bvh.fps == pytest.approx(60, rel=1e-3)
-    ms = retarget_bvh(bvh, fps=30)
+    ms = retarget_bvh(bvh, fps=30, iters=FIT_ITERS)
     print(report(ms))
     assert ms.extra["joint_map"] == "cc" and ms.extra["units_m"] == 0.01
     assert ms.subject == name[1:3] and ms.sequence == f"{name[1:3]}_{name[4:]}"
