@@ -176,12 +176,20 @@ def _assert_onnx_matches(model, path, inputs, names):
     return diffs
 
 
-def test_per_frame_onnx_matches_torch(tmp_path):
+@pytest.fixture(scope="module")
+def per_frame_onnx(tmp_path_factory):
+    """One untrained per-frame export (resnet18, 64 px, seed 0) with its metadata, for the tests below."""
     model = export.build_per_frame("resnet18", seed=0)
     with torch.no_grad():  # larger head weights so the outputs really depend on the image
         for layer in (model.dec_pose, model.dec_betas, model.dec_cam):
             torch.nn.init.normal_(layer.weight, std=0.02)
-    path = export.export_per_frame(model, tmp_path / "spin.onnx", input_size=64)
+    path = export.export_per_frame(model, tmp_path_factory.mktemp("spin") / export.PER_FRAME_FILE, input_size=64)
+    model_meta.write_metadata(path, export.per_frame_metadata(model, 64, export.DEFAULT_OPSET, seed=0))
+    return model, path
+
+
+def test_per_frame_onnx_matches_torch(per_frame_onnx):
+    model, path = per_frame_onnx
     images = torch.randn(3, 3, 64, 64)  # batch 3 exercises the dynamic batch axis
     with torch.no_grad():
         pose6d = model(images)[0]
@@ -199,14 +207,12 @@ def test_posebert_onnx_matches_torch(tmp_path):
         _assert_onnx_matches(model, path, inputs, model_meta.TEMPORAL_OUTPUTS)
 
 
-def test_metadata_round_trip(tmp_path):
-    spin = export.build_per_frame("resnet18", seed=3)
-    spin_path = export.export_per_frame(spin, tmp_path / export.PER_FRAME_FILE, input_size=64)
-    model_meta.write_metadata(spin_path, export.per_frame_metadata(spin, 64, export.DEFAULT_OPSET, seed=3))
+def test_metadata_round_trip(tmp_path, per_frame_onnx):
+    _, spin_path = per_frame_onnx
     meta = model_meta.load_metadata(spin_path)
     model_meta.check_metadata(meta, kind=model_meta.KIND_PER_FRAME, joint_names=skeleton.JOINT_NAMES,
                               input_size=(64, 64), source=str(spin_path))
-    assert meta.trained is False and meta.training_data == "none: untrained weights (seed 3)"
+    assert meta.trained is False and meta.training_data == "none: untrained weights (seed 0)"
     assert meta.architecture["backbone"] == "resnet18" and meta.architecture["iterations"] == 3
     assert meta.normalization == model_meta.Normalization() and meta.skeleton == "smpl24"
 
