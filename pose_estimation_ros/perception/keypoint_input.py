@@ -4,8 +4,10 @@ A model exported with metadata ``keypoint_input: coco17`` (``training.spin.keypo
 ``keypoints (N, 17, 3)``: the COCO-17 keypoints the detector found for that person (BlazePose's landmark model),
 moved into the crop by the same affine map as the pixels (:func:`~.crop.crop_affine`), ``(u, v) = 2 px / S - 1``,
 and the detector's confidence in ``[0, 1]``. A person without keypoints of this frame (a detector backend
-without keypoints, or a track followed between detector runs) gets confidence 0 everywhere: the model then
-relies on the image alone, as it was trained to for a fraction of its samples.
+without keypoints, or a crop followed from the model's own projection between detector runs) gets confidence 0
+everywhere: the model then relies on the image alone, as it was trained to for a fraction of its samples. With the
+``blazepose`` detector every frame has fresh keypoints (it follows people with its landmark model); ``hog`` and
+``yolo_onnx`` give none between detector runs.
 """
 from __future__ import annotations
 
