@@ -54,7 +54,8 @@ train-spin: setup
 	$(PY) -m training.export --out models --per-frame-ckpt runs/spin_keypoints/ckpt_best.pt --fp16 --per-frame-only
 
 # Closed-loop scenario suite (issue 13): rendered frames -> real perception + controller nodes -> robot, on sim time.
-# Prints the table; results, plots and node logs in runs/sim/. SIM_ARGS e.g. "--scenarios walk_toward --brain both".
+# Prints the table; results, plots and node logs in runs/sim/ (~6 min on 2 cores: node runs in 2 worker processes).
+# SIM_ARGS e.g. "--scenarios walk_toward --brain both", "--jobs 1" (one process, a progress bar per run).
 SIM_ARGS ?=
 sim: setup
 	$(NETNS) $(PY) -m sim suite --out runs/sim $(SIM_ARGS)
