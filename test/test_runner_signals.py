@@ -14,7 +14,7 @@ import pytest
 
 from pose_estimation_ros.runner import loopback_env
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 STOP_BOUND = 10.0    # s for the runner to stop every node (each node gets 5 s after its SIGINT, then SIGKILL)
 
