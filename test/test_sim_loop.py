@@ -14,7 +14,7 @@ from sim.ros_driver import NodeBrain
 from sim.scenarios import make_scenario
 from sim.world import ClosedLoop
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 FRAMES = 18          # 1.2 s at 15 Hz
 
 
