@@ -37,7 +37,7 @@ from training.data.canonical_rest import side_checks, trunk_frames
 from training.data.joint_maps import JOINT_MAPS
 from training.data.retarget import retarget_bvh
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]
 
 NAMES = skeleton.JOINT_NAMES
 I = {n: i for i, n in enumerate(NAMES)}
