@@ -10,6 +10,7 @@ from pose_estimation_ros.runner import loopback_env, parse_remaps, parse_sets
 pytestmark = pytest.mark.ros
 
 
+@pytest.mark.slow
 def test_demo_runs_and_summarises():
     res = subprocess.run([sys.executable, "-m", "pose_estimation_ros.runner", "demo", "--duration", "10"],
                          env=loopback_env(), capture_output=True, text=True, timeout=120)
