@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     ws = tmp_path_factory.mktemp("colcon_ws")
