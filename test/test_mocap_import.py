@@ -55,6 +55,7 @@ needs_cmu = pytest.mark.skipif(not (CMU / "131_01.bvh").is_file(),
                                reason=f"CMU mocap clips not found at {CMU} (shared test data absent)")
 needs_cc = pytest.mark.skipif(not (CMU_CC / "006_08.bvh").is_file(),
                               reason=f"cmu-cc clips not found at {CMU_CC} (shared test data absent)")
+slow = pytest.mark.slow            # real clips fitted: seconds each
 
 
 def within_bound(ms: MotionSequence) -> bool:
@@ -226,6 +227,7 @@ def test_cmu_units_give_a_human_size():
 
 
 @needs_cmu
+@slow
 def test_cmu131_import_within_bound(cmu131):
     for ms, n_src in zip(cmu131, (994, 1247, 1102)):
         print(report(ms))
@@ -241,6 +243,7 @@ def test_cmu131_import_within_bound(cmu131):
 
 
 @needs_cmu
+@slow
 def test_cmu131_neutral_head_posture(cmu131):
     """A near-neutral neck over the clip: the CMU head chain is a straight line while the canonical head
     sits 32 deg in front of the neck axis; the rest convention places the head target where the body's
@@ -262,6 +265,7 @@ def test_cmu131_neutral_head_posture(cmu131):
 
 
 @needs_cmu
+@slow
 def test_cmu131_swapped_knees_fail_the_bound():
     ms = retarget_bvh(CMU / "131_01.bvh", fps=30, joint_map=JOINT_MAPS["cmu"].swapped("left_knee", "right_knee"))
     print("swapped knees:", report(ms))
@@ -271,6 +275,7 @@ def test_cmu131_swapped_knees_fail_the_bound():
 
 
 @needs_cmu
+@slow
 def test_cmu131_split_by_sequence(cmu131):
     from training.data.dataset import split_sequences
     with pytest.warns(UserWarning, match="by sequence"):
@@ -280,6 +285,7 @@ def test_cmu131_split_by_sequence(cmu131):
 
 
 @needs_cmu
+@slow
 def test_cmu_save_load_roundtrip(cmu131, tmp_path):
     ms = cmu131[2]
     back = MotionSequence.load(ms.save(tmp_path / "131" / "131_03.npz"))
@@ -295,6 +301,7 @@ def test_cmu_save_load_roundtrip(cmu131, tmp_path):
 
 @needs_cc
 @pytest.mark.parametrize("name", ["003_02", "006_08", "006_09"])
+@slow
 def test_cmu_cc_import_within_bound(name):
     bvh = read_bvh(CMU_CC / f"{name}.bvh")
     assert len([x for x in bvh.joints if not x.is_end]) == 100 and bvh.fps == pytest.approx(60, rel=1e-3)
