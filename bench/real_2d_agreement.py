@@ -31,7 +31,8 @@ estimated person's detector box (a pose that ignores the image beyond the box: t
 the reference, so NOT an independent check, an upper bound on what matching and joint definitions allow).
 "Unmatched estimates" are people we report where the reference has nobody (the reference misses people too:
 counted apart, not as errors), split into photos where the reference has nobody and extra people beside a
-reference person.
+reference person; on the real-dev photos each is also checked against the hand-drawn person boxes of
+``bench.detectors.HAND_BOXES`` (on a person when at least half its box lies inside one: a box on an arm counts).
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ COCO_OF_COMMON14: tuple[tuple[int, ...], ...] = ((11, 12), (5, 6), (5,), (6,), (
                                                  (13,), (14,), (15,), (16,))
 DEFAULT_HFOV_DEG = 60.0        # = config/perception.yaml fallback_hfov_deg
 MATCH_IOU = 0.3                # = bench.detectors' IoU for a correct detection
+ON_PERSON_IOA = 0.5            # an unmatched estimate this much inside a hand-drawn person box is on that person
 MIN_REF_CONF = 0.5             # a reference joint is scored when its confidence (visibility) reaches this
 PCK_THRESHOLDS = (0.1, 0.2)
 METHODS = ("model", "box template", "detector keypoints")
@@ -218,6 +220,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def box_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection of boxes ``a (N, 4)`` with ``b (M, 4)`` over the area of ``a`` -> ``(N, M)`` (0 for empty a)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = (np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None))[:, None]
+    return np.where(area > 0, iw * ih / np.where(area > 0, area, 1.0), 0.0)
+
+
 def match_people(est_boxes: np.ndarray, ref_boxes: np.ndarray, min_iou: float = MATCH_IOU) -> list[tuple[int, int]]:
     """One-to-one (estimate i, reference j) pairs maximising the summed IoU (Hungarian), each with IoU >= min_iou."""
     from scipy.optimize import linear_sum_assignment
@@ -242,6 +254,7 @@ class FrameScore:
     errors_size: list[float] = field(default_factory=list)
     errors_height: list[float] = field(default_factory=list)
     missing_joints: int = 0   # scored reference joints the estimate did not give (NaN): counted as misses in PCK
+    unmatched_on_person: int | None = None   # unmatched estimates on a person the reference missed (hand boxes)
 
     @property
     def unmatched(self) -> int:
@@ -249,17 +262,25 @@ class FrameScore:
 
 
 def score_frame(estimates: list[EstPerson], ref: RefFrame, min_iou: float = MATCH_IOU,
-                min_conf: float = MIN_REF_CONF) -> FrameScore:
+                min_conf: float = MIN_REF_CONF, people_boxes: np.ndarray | None = None) -> FrameScore:
     """Match ``estimates`` to ``ref.people`` and collect the errors of every scored reference joint.
 
     A reference joint is scored when its confidence is >= ``min_conf`` and it lies inside the image; an estimate
     without that joint (NaN) counts as a miss (``missing_joints``, infinite error for PCK, left out of the means).
+    ``people_boxes (K, 4)``: every person in the image (e.g. drawn by hand); an unmatched estimate whose box lies at
+    least ``ON_PERSON_IOA`` inside one (intersection over the estimate's area: a box on an arm counts) is on a person
+    the reference missed (``unmatched_on_person``), not a phantom.
     """
     s = FrameScore(ref.key, len(ref.people), len(estimates), 0)
-    if not estimates or not ref.people:
-        return s
-    pairs = match_people(np.stack([e.box for e in estimates]), np.stack([p.box for p in ref.people]), min_iou)
+    pairs = []
+    if estimates and ref.people:
+        pairs = match_people(np.stack([e.box for e in estimates]), np.stack([p.box for p in ref.people]), min_iou)
     s.found = len(pairs)
+    if people_boxes is not None:
+        free = [e.box for i, e in enumerate(estimates) if i not in {a for a, _ in pairs}]
+        pb = np.asarray(people_boxes, np.float64).reshape(-1, 4)
+        s.unmatched_on_person = int((box_ioa(np.stack(free), pb).max(1) >= ON_PERSON_IOA).sum()) \
+            if free and len(pb) else 0
     for i, j in pairs:
         p, e = ref.people[j], estimates[i]
         size = float(max(p.box[2] - p.box[0], p.box[3] - p.box[1]))
@@ -289,6 +310,8 @@ def summarize(frames: Iterable[FrameScore]) -> dict:
            "found": sum(f.found for f in frames), "estimated": sum(f.estimated for f in frames),
            "unmatched_no_ref": sum(f.unmatched for f in frames if f.ref_people == 0),
            "unmatched_beside_ref": sum(f.unmatched for f in frames if f.ref_people > 0),
+           "unmatched_on_person": (sum(f.unmatched_on_person for f in frames)
+                                   if frames and all(f.unmatched_on_person is not None for f in frames) else None),
            "joints": n}
     for t in PCK_THRESHOLDS:
         out[f"pck@{t}"] = float((errs <= t).sum() / n) if n else None
@@ -387,12 +410,13 @@ def video_frames(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
 def run_frames(pipeline: Pipeline, frames: Iterable[tuple[str | int, np.ndarray]], reference: dict[str | int, RefFrame],
                hfov_deg: float = DEFAULT_HFOV_DEG, stream: bool = False, period_ns: int = 33_333_333,
                min_iou: float = MATCH_IOU, min_conf: float = MIN_REF_CONF,
+               people_boxes: dict[str | int, np.ndarray] | None = None,
                progress: Callable[[Iterable], Iterable] | None = None) -> tuple[dict[str, list[FrameScore]], list[str]]:
     """Run ``pipeline`` on ``(key, rgb)`` frames and score each against ``reference[key]``.
 
     ``stream`` False (photos): ``reset()`` before every frame (each photo its own stream); True (video): one stream,
     stamps ``period_ns`` apart. Frames without a reference line are run (a video's temporal state needs them)
-    but not scored. Returns ``{method: [FrameScore]}`` and notes (frames without a reference, faults).
+    but not scored. ``people_boxes``: every person of each frame (hand-drawn), see :func:`score_frame`. Returns ``{method: [FrameScore]}`` and notes (frames without a reference, faults).
     """
     from pose_estimation_ros.camera_model import Intrinsics
     scores: dict[str, list[FrameScore]] = {m: [] for m in METHODS}
@@ -414,7 +438,8 @@ def run_frames(pipeline: Pipeline, frames: Iterable[tuple[str | int, np.ndarray]
             notes.append(f"{key}: pipeline outcome '{res.outcome}' ({res.status}): scored as no estimate")
         for m in METHODS:
             est = estimates_of(res, m) if res.outcome == "ok" else []
-            scores[m].append(score_frame(est, ref, min_iou, min_conf))
+            scores[m].append(score_frame(est, ref, min_iou, min_conf,
+                                         None if people_boxes is None else people_boxes.get(key)))
     missing = set(reference) - {f.key for f in scores["model"]}
     if missing:
         notes.append(f"{len(missing)} reference lines without an image/frame: {sorted(map(str, missing))[:5]}")
@@ -429,12 +454,14 @@ def _f(v, digits: int = 3) -> str:
 def summary_table(rows: list[tuple[str, dict]]) -> str:
     """Markdown table of :func:`summarize` results, one row per (label, summary)."""
     lines = ["| run | reference people found | joints scored | PCK@0.1 | PCK@0.2 | mean err px | err / height "
-             "| estimates unmatched: no ref person / beside one |",
+             "| estimates without a reference person: in photos with none / beside one (of them on a hand-boxed person) |",
              "|---|---|---|---|---|---|---|---|"]
     for label, s in rows:
         lines.append(f"| {label} | {s['found']}/{s['ref_people']} | {s['joints']} | {_f(s['pck@0.1'])} | "
                      f"{_f(s['pck@0.2'])} | {_f(s['err_px'], 1)} | {_f(s['err_height'])} | "
-                     f"{s['unmatched_no_ref']} / {s['unmatched_beside_ref']} |")
+                     f"{s['unmatched_no_ref']} / {s['unmatched_beside_ref']}"
+                     + (f" ({s['unmatched_on_person']} of {s['unmatched_no_ref'] + s['unmatched_beside_ref']})"
+                        if s.get("unmatched_on_person") is not None else "") + " |")
     return "\n".join(lines)
 
 
@@ -474,6 +501,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--min-conf", type=float, default=MIN_REF_CONF)
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads of the models")
     ap.add_argument("--limit", type=int, default=0, help="first N photos / frames only (0 = all)")
+    ap.add_argument("--no-hand-boxes", action="store_true",
+                    help="real-dev: do not check unmatched estimates against bench.detectors.HAND_BOXES")
     ap.add_argument("--per-image", action="store_true", help="also print the per-image table of the model")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
     args = ap.parse_args(argv)
@@ -546,6 +575,11 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
         paths = paths[:args.limit] if args.limit else paths
         if not paths:
             raise SystemExit(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {args.images}")
+    people_boxes = None
+    if not video and not args.no_hand_boxes:   # the real-dev photos: every person drawn by hand (bench.detectors)
+        from bench.detectors import HAND_BOXES
+        if all(p.name in HAND_BOXES for p in paths):
+            people_boxes = {p.name: np.asarray(HAND_BOXES[p.name], np.float64) for p in paths}
     rows = []
     for hfov in args.hfovs:
         if video:
@@ -556,7 +590,7 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
         else:
             frames_iter = ((p.name, _read_rgb(p)) for p in paths)
         scores, notes = run_frames(pipeline, frames_iter, reference, hfov_deg=hfov, stream=video, period_ns=period,
-                                   min_iou=args.match_iou, min_conf=args.min_conf,
+                                   min_iou=args.match_iou, min_conf=args.min_conf, people_boxes=people_boxes,
                                    progress=lambda it: tqdm(it, desc=f"hfov {hfov:g}", unit="frame", file=sys.stderr))
         summ = {m: summarize(scores[m]) for m in METHODS}
         for m in METHODS:

@@ -125,6 +125,16 @@ def test_hungarian_beats_greedy():
     assert r2d.match_people(np.zeros((0, 4)), ref) == []
 
 
+def test_unmatched_on_a_hand_boxed_person():
+    ref = r2d.RefFrame("x", W, H, [])                     # the reference saw nobody
+    arm = r2d.EstPerson(np.zeros((14, 2)), np.array([100.0, 100.0, 120.0, 200.0]))   # inside the person's box
+    phantom = r2d.EstPerson(np.zeros((14, 2)), np.array([0.0, 0.0, 30.0, 30.0]))
+    s = r2d.score_frame([arm, phantom], ref, people_boxes=np.array([[90.0, 50.0, 190.0, 390.0]]))
+    assert (s.found, s.unmatched, s.unmatched_on_person) == (0, 2, 1)
+    assert r2d.box_ioa(arm.box[None], np.array([[90.0, 50.0, 110.0, 390.0]]))[0, 0] == pytest.approx(0.5)
+    assert r2d.score_frame([arm], ref).unmatched_on_person is None
+
+
 def test_box_template_fills_the_box():
     uv = r2d.box_template(np.array([0.0, 0.0, 110.0, 220.0]))   # person 200 px tall from y = 10 (5 % margin)
     j = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
