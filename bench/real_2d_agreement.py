@@ -454,7 +454,7 @@ def _f(v, digits: int = 3) -> str:
 def summary_table(rows: list[tuple[str, dict]]) -> str:
     """Markdown table of :func:`summarize` results, one row per (label, summary)."""
     lines = ["| run | reference people found | joints scored | PCK@0.1 | PCK@0.2 | mean err px | err / height "
-             "| estimates without a reference person: in photos with none / beside one (of them on a hand-boxed person) |",
+             "| estimates without a reference person: in frames with none / beside one (of them on a hand-boxed person) |",
              "|---|---|---|---|---|---|---|---|"]
     for label, s in rows:
         lines.append(f"| {label} | {s['found']}/{s['ref_people']} | {s['joints']} | {_f(s['pck@0.1'])} | "
