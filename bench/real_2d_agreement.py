@@ -360,6 +360,23 @@ def box_template(box: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
     return STANDING_TEMPLATE * h + [0.5 * (x0 + x1), top]
 
 
+class WithoutKeypoints:
+    """A per-frame :class:`OnnxModel` whose keypoint input is always "none given" (zeros): a keypoint-input model's
+    image-only fallback, the check that does not inherit the reference's own landmark model through its input."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        from pose_estimation_ros.perception.metadata import PER_FRAME_KEYPOINTS
+        if PER_FRAME_KEYPOINTS in feeds:
+            feeds = {**feeds, PER_FRAME_KEYPOINTS: np.zeros_like(feeds[PER_FRAME_KEYPOINTS])}
+        return self._model.run(feeds)
+
+
 def estimates_of(result, method: str) -> list[EstPerson]:
     """The estimated people of one :class:`FrameResult` as ``method`` (one of METHODS) sees them."""
     out = []
@@ -501,6 +518,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--min-conf", type=float, default=MIN_REF_CONF)
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads of the models")
     ap.add_argument("--limit", type=int, default=0, help="first N photos / frames only (0 = all)")
+    ap.add_argument("--no-keypoints", action="store_true",
+                    help="a keypoint-input per-frame model gets no keypoints (its image-only fallback)")
     ap.add_argument("--no-hand-boxes", action="store_true",
                     help="real-dev: do not check unmatched estimates against bench.detectors.HAND_BOXES")
     ap.add_argument("--per-image", action="store_true", help="also print the per-image table of the model")
@@ -551,6 +570,8 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
                                temporal_model=args.temporal_model if video else "none", temporal_lag=0,
                                detector=args.detector, max_people=args.max_people, threads=args.threads)
         pipeline = PerceptionPipeline(cfg)
+        if args.no_keypoints:
+            pipeline.per_frame = WithoutKeypoints(pipeline.per_frame)
     per_frame = str(getattr(pipeline, "per_frame_path", args.per_frame_model or "?"))
     trained = getattr(getattr(getattr(pipeline, "per_frame", None), "meta", None), "trained", None)
     kp_input = getattr(getattr(getattr(pipeline, "per_frame", None), "meta", None), "keypoint_input", None)
@@ -558,6 +579,7 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
     result = {"source": str(args.video if video else args.images), "reference": str(args.reference),
               "reference_tool": meta.get("tool"), "per_frame_model": per_frame, "per_frame_sha256": sha,
               "per_frame_trained": trained, "keypoint_input": kp_input,
+              "keypoints_fed": bool(kp_input not in (None, "none") and not args.no_keypoints),
               "detector": getattr(pipeline, "detector_name", args.detector or "default"),
               "temporal": bool(getattr(pipeline, "temporal", None)) if video else False,
               "normalisation": "PCK: reference box max side; error fraction: reference box height",
@@ -603,7 +625,8 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
             print(frame_table(scores["model"]))
         for n in notes:
             print(f"note: {n}", file=sys.stderr)
-    print(f"\nper-frame model: {per_frame} (sha256 {str(sha)[:12]}, trained: {trained}, keypoint input: {kp_input}); detector: "
+    print(f"\nper-frame model: {per_frame} (sha256 {str(sha)[:12]}, trained: {trained}, keypoint input: {kp_input}"
+          f"{', withheld' if args.no_keypoints and kp_input not in (None, 'none') else ''}); detector: "
           f"{result['detector']}; {'video, temporal ' + ('on' if result['temporal'] else 'off') if video else 'photos, temporal off'}\n")
     print(summary_table(rows))
     if args.out:

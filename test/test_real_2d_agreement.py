@@ -203,3 +203,19 @@ def test_cli_smoke_on_two_real_photos(tmp_path):
         kp = run["summary"]["detector keypoints"]
         assert kp["found"] == 1 and kp["joints"] == 14 and kp["pck@0.2"] >= 0.8
         assert s["found"] == 1 and s["joints"] == 14
+
+
+def test_without_keypoints_zeroes_only_the_keypoint_feed():
+    from pose_estimation_ros.perception.metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS
+
+    class Echo:
+        meta = "m"
+
+        def run(self, feeds):
+            return [feeds[PER_FRAME_INPUT], feeds.get(PER_FRAME_KEYPOINTS)]
+
+    w = r2d.WithoutKeypoints(Echo())
+    x, kp = np.ones((1, 3, 4, 4), np.float32), np.full((1, 17, 3), 0.7, np.float32)
+    img, kp_out = w.run({PER_FRAME_INPUT: x, PER_FRAME_KEYPOINTS: kp})
+    assert np.array_equal(img, x) and kp_out.shape == kp.shape and not kp_out.any() and kp.all()
+    assert w.run({PER_FRAME_INPUT: x})[1] is None and w.meta == "m"
