@@ -83,6 +83,10 @@ def test_validation_score_penalises_a_degraded_good_input():
     good = {1.0: {"mpjpe": 9.0, "pa_mpjpe": 7.2}, 5.0: {"mpjpe": 60.0, "pa_mpjpe": 37.5}}
     assert validation_score(good, inp) == pytest.approx(0.825)
     assert validation_score({1.0: inp[1.0]}, inp) == pytest.approx(1.0)
+    # accel term: + w x mean accel-error ratio (0.5 at 1 deg, 0.25 at 5 deg)
+    inp_a = {lv: {**r, "accel_err": 40.0 * lv} for lv, r in inp.items()}
+    good_a = {1.0: {**good[1.0], "accel_err": 20.0}, 5.0: {**good[5.0], "accel_err": 50.0}}
+    assert validation_score(good_a, inp_a, accel_weight=0.5) == pytest.approx(0.825 + 0.5 * 0.375)
 
 
 def test_clean_windows_are_exactly_clean():

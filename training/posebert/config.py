@@ -122,6 +122,9 @@ class EvalConfig:
     # best checkpoint minimises the mean over levels of (MPJPE / input MPJPE + PA-MPJPE / input PA-MPJPE) / 2:
     # a model that degrades a good (low-noise) input scores > 1 there, whatever it gains at heavy noise.
     val_noise_levels: list[float] = field(default_factory=list)
+    # with levels: + this x the mean over levels of (accel error / input accel error), so that a model that
+    # stops smoothing is not picked for its small gain in PA-MPJPE at the low levels (0 = off)
+    val_accel_weight: float = 0.0
 
 
 @dataclass

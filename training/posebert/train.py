@@ -103,9 +103,15 @@ def score_from_ratios(ratios: list[float]) -> float:
     return float(r.mean() + np.clip(r - 1.0, 0.0, None).sum())
 
 
-def validation_score(model_res: dict[float, dict[str, float]], input_res: dict[float, dict[str, float]]) -> float:
-    """:func:`score_from_ratios` of the :func:`level_ratio` of every validation noise level (lower is better)."""
-    return score_from_ratios([level_ratio(m, input_res[lv]) for lv, m in model_res.items()])
+def validation_score(model_res: dict[float, dict[str, float]], input_res: dict[float, dict[str, float]],
+                     accel_weight: float = 0.0) -> float:
+    """:func:`score_from_ratios` of the :func:`level_ratio` of every validation noise level, plus
+    ``accel_weight`` x the mean accel-error ratio to the input (lower is better)."""
+    score = score_from_ratios([level_ratio(m, input_res[lv]) for lv, m in model_res.items()])
+    if accel_weight > 0:
+        score += accel_weight * float(np.mean([m["accel_err"] / max(input_res[lv]["accel_err"], 1e-9)
+                                               for lv, m in model_res.items()]))
+    return score
 
 
 def subject_lists(cfg: PoseBERTConfig) -> tuple[list[str], list[str], list[str]]:
@@ -155,7 +161,9 @@ def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_ste
             f"({bank.describe()}) at {d.fps:g} fps; val subjects {','.join(va)}, test subjects "
             f"{','.join(te)}; inputs corrupted: {noise}, mask {100 * c.mask_ratio:g}%, "
             f"replace {100 * c.replace_ratio:g}%, dropout bursts p={c.dropout_prob:g}"
-            + (f"; augmentation: {', '.join(aug)}" if aug else "") + f"; body {cfg.model.body_model}"
+            + (f"; augmentation: {', '.join(aug)}" if aug else "")
+            + (f"; loss weight 1/(std + {cfg.train.relative_weight_deg:g} deg) per window" if cfg.train.relative_weight_deg > 0
+               else "") + f"; w_accel {cfg.train.w_accel:g}; body {cfg.model.body_model}"
             + (f"; initialised from {Path(cfg.train.init_from).name} (the previous model)" if cfg.train.init_from else "")
             + f"; run '{cfg.name}' "
             f"{step} steps" + (f", best val at step {best_step}" if best_step is not None else ""))
@@ -224,12 +232,6 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
         torch.set_rng_state(ck["rng"]["torch"])
         step, best, best_step, history = ck["step"], ck["best_val"], ck.get("best_step"), ck.get("history", [])
         _log(f"resumed {last} at step {step}")
-        best_file = out / "ckpt_best.pt"
-        if len(levels) > 1 and best_file.is_file():   # re-score the kept best with today's validation_score
-            m = torch.load(best_file, map_location="cpu", weights_only=True).get("metrics", {})
-            ratios = [m[f"ratio@{lv:g}"] for lv in levels if f"ratio@{lv:g}" in m]
-            if len(ratios) == len(levels):
-                best = score_from_ratios(ratios)
     elif tc.init_from:
         from training.posebert.checkpoint import load_onnx_weights
         prev = load_onnx_weights(model, tc.init_from)
@@ -250,6 +252,12 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
     base_sets = {lv: evaluate_clips(cl, [Method("input", None, mc.lag, mc.window)], fk)["input"]
                  for lv, cl in val_sets.items()}
     base_val = base_sets.get(levels[0], {})
+    best_file = out / "ckpt_best.pt"
+    if step > 0 and len(levels) > 1 and best_file.is_file():   # resumed: re-score the kept best with today's score
+        m = torch.load(best_file, map_location="cpu", weights_only=True).get("metrics", {})
+        if all(f"mpjpe@{lv:g}" in m and f"accel_err@{lv:g}" in m for lv in levels):
+            best = validation_score({lv: {k: m[f"{k}@{lv:g}"] for k in ("mpjpe", "pa_mpjpe", "accel_err")}
+                                     for lv in levels}, base_sets, cfg.eval.val_accel_weight)
     for lv, b in base_sets.items():
         _log(f"val per-frame input at {lv:g} deg: " + ", ".join(f"{k} {v:.1f}" for k, v in b.items() if k != "lag"))
 
@@ -265,7 +273,7 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
             for lv, r in per.items():
                 res.update({f"{k}@{lv:g}": v for k, v in r.items() if k in ("mpjpe", "pa_mpjpe", "accel_err")})
                 res[f"ratio@{lv:g}"] = level_ratio(r, base_sets[lv])
-            res["score"] = validation_score(per, base_sets)
+            res["score"] = validation_score(per, base_sets, cfg.eval.val_accel_weight)
         return res
     model.train()
     t0 = time.perf_counter()
