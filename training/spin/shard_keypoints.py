@@ -62,7 +62,7 @@ def landmark_keypoints(detector, image: np.ndarray) -> np.ndarray:
 
     s = image.shape[0]
     roi = np.array([[s, 0, 0], [0, s, 0]], np.float32)
-    flag, lm = detector._landmarks(np.ascontiguousarray(image), roi)
+    flag, lm = detector._landmarks(np.ascontiguousarray(image), roi)[:2]
     if flag < 0.5:
         return np.zeros((NUM_KEYPOINTS, 3), np.float32)
     return np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1).astype(np.float32)
