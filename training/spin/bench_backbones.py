@@ -66,14 +66,18 @@ def ort_latency_ms(path: Path, size: int, threads: int, runs: int) -> tuple[floa
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
-    name = sess.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for inp in sess.get_inputs():     # the image, and the keypoints of a keypoint-input model
+        shape = [1 if not isinstance(d, int) else d for d in inp.shape]
+        feeds[inp.name] = rng.standard_normal(shape, dtype=np.float32) if inp.name != "keypoints" else \
+            rng.uniform(0, 1, shape).astype(np.float32)
     for _ in range(3):
-        sess.run(None, {name: x})
+        sess.run(None, feeds)
     t, c = [], []
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
-        sess.run(None, {name: x})
+        sess.run(None, feeds)
         t.append(1000 * (time.perf_counter() - t0))
         c.append(1000 * (time.process_time() - c0))
     return float(np.percentile(t, 50)), float(np.percentile(t, 90)), float(np.median(c))
