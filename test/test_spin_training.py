@@ -189,7 +189,17 @@ def test_ddp_two_cpu_ranks_stay_in_sync(tmp_path):
     procs = [ctx.Process(target=_ddp_rank, args=(r, 2, port, str(tmp_path / "ddp"), q)) for r in range(2)]
     for p in procs:
         p.start()
-    got = dict(q.get(timeout=240) for _ in procs)
+    import queue
+    import time
+
+    got, deadline = {}, time.monotonic() + 240
+    while len(got) < len(procs):            # a rank that dies fails the test at once, not after the timeout
+        try:
+            r, res = q.get(timeout=1.0)
+            got[r] = res
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead and time.monotonic() < deadline, f"DDP ranks failed (exit codes {dead}) or timed out"
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -209,11 +219,11 @@ def _ddp_rank(rank: int, world: int, port: int, out: str, q) -> None:
     seen = {}
     orig = train_mod.training_step
 
-    def spy(model, loss_fn, batch, cfg_, teacher=None, lifting=None):
+    def spy(model, loss_fn, batch, cfg_, *args, **kw):
         seen.setdefault("first_image", batch["image"].numpy().copy())
         seen["model"] = model.module if hasattr(model, "module") else model
         seen.setdefault("init", torch.cat([p.detach().reshape(-1) for p in seen["model"].parameters()]).numpy().copy())
-        return orig(model, loss_fn, batch, cfg_, teacher, lifting)
+        return orig(model, loss_fn, batch, cfg_, *args, **kw)
 
     train_mod.training_step = spy
     summary = train_mod.train(cfg, out, resume=False, progress=False)
