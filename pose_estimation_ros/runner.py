@@ -126,6 +126,8 @@ class Stack:
                  remaps: dict[str, list[tuple[str, str]]], namespace: str = "", log_dir: Path | None = None):
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
+        from .tools.shm_clean import clean_zombie_shm
+        clean_zombie_shm()      # shared-memory leftovers of nodes killed earlier (kill -9, a crash)
         self.procs: dict[str, subprocess.Popen] = {
             spec.name: start_node(spec, cfg_dir, sets.get(spec.name), remaps.get(spec.name), namespace,
                                   log_dir / f"{spec.name}.log" if log_dir else None)

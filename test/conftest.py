@@ -17,6 +17,15 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_zombie_dds_shm():
+    """Before every test module: remove the Fast DDS shared-memory segments / ports of nodes that earlier tests
+    killed with SIGKILL (``pose_estimation_ros.tools.shm_clean``; in-use ones are kept)."""
+    from pose_estimation_ros.tools.shm_clean import clean_zombie_shm
+    clean_zombie_shm()
+    yield
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """The CPU is shared: one intra-op torch thread keeps small models fast and predictable.
