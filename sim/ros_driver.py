@@ -147,8 +147,11 @@ class NodeBrain:
         n.create_subscription(Float32, "arm_speed_fraction", lambda m: self.inbox.arm.append(m), 100)
         # Wait until both nodes are up: perception subscribes to the image, the controller publishes status.
         self._publish_clock(T0 - (self.warmup_frames + 2) / self.frame_rate)
+        # ... and both subscribe to /clock: a clock message sent before that match is lost (volatile), and a node
+        # whose clock never moved rejects every image as stamped in the future (max_stamp_ahead_s).
         ok = self._spin_until(lambda: self.pub_image.get_subscription_count() > 0
                               and self.pub_info.get_subscription_count() > 0
+                              and self.pub_clock.get_subscription_count() >= 2
                               and n.count_publishers("perception_latency") > 0
                               and n.count_publishers("safety_status") > 0, 60.0)
         if not ok:
@@ -239,6 +242,7 @@ class NodeBrain:
                                     f"(exited nodes: {self.stack.failed()}; logs: {self.log_dir})")
             self.resends += 1
             stamps.append(stamps[-1] + 1)
+            self._publish_clock(fl.ns / 1e9)      # the frame's clock again (a lost clock message blocks every image)
             self._publish_frame(fl.frame, stamps[-1])
         arrival_ns, status = self.inbox.status[ns][-1]
         f = float(status.speed_fraction)
