@@ -157,17 +157,6 @@ def evaluate_loader(model: torch.nn.Module, loader) -> dict[str, float]:
     return {"mpjpe": float(torch.cat(e).mean()), "pa_mpjpe": float(torch.cat(pa).mean()), "n": int(sum(map(len, e)))}
 
 
-def step_seed(out: Path) -> int:
-    """The step a run directory's last checkpoint is at (0 without one): resumed runs draw new samples."""
-    last = out / "ckpt_last.pt"
-    if not last.is_file():
-        return 0
-    try:
-        return int(torch.load(last, map_location="cpu", weights_only=True).get("step", 0))
-    except Exception:  # noqa: BLE001 - unreadable: the resume itself will say so
-        return 0
-
-
 def _dist_setup() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -290,17 +279,6 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
                 raise ValueError(f"model.keypoint_input '{mc.keypoint_input}' needs keypoints beside the shards in "
                                  f"{inner.dirs} (python -m training.spin.shard_keypoints {' '.join(inner.dirs)})")
     mix = spin_data.concat(syn if syn is not None else real, real if syn is not None else None)
-    lifting = None
-    if mc.keypoint_input != "none" and (cfg.data.lifting_per_batch > 0 or cfg.data.lifting_only_steps > 0):
-        from training.spin.keypoints import KeypointNoise
-        from training.spin.lifting import LiftingBatches
-        if not cfg.data.lifting_table:
-            raise ValueError("data.lifting_per_batch > 0 needs data.lifting_table (python -m training.spin.lifting)")
-        noise = KeypointNoise.load(cfg.data.keypoint_noise) if cfg.data.keypoint_noise else KeypointNoise()
-        lifting = LiftingBatches(cfg.data.lifting_table, noise, mc.input_size, seed=tc.seed + 31 * rank + step_seed(
-            Path(out_dir)))
-        _log(f"lifting: {len(lifting)} image-less samples ({cfg.data.lifting_table}), {cfg.data.lifting_per_batch} per "
-             f"batch, keypoint noise: {noise.source}")
     n_syn = len(syn) if syn is not None else 0
     n_real = len(mix) - n_syn
 
@@ -316,6 +294,17 @@ def train(cfg: SpinConfig, out_dir: str | Path, resume: bool = True, progress: b
         step, best, best_step = ck["step"], ck["best_val"], ck.get("best_step")
         history, cpu_s = ck.get("history", []), float(ck.get("cpu_hours", 0.0)) * 3600
         _log(f"resumed {last} at step {step}")
+    # image-less samples (a resumed run draws new ones: seeded by the step)
+    lifting = None
+    if mc.keypoint_input != "none" and (cfg.data.lifting_per_batch > 0 or cfg.data.lifting_only_steps > 0):
+        from training.spin.keypoints import KeypointNoise
+        from training.spin.lifting import LiftingBatches
+        if not cfg.data.lifting_table:
+            raise ValueError("data.lifting_per_batch > 0 needs data.lifting_table (python -m training.spin.lifting)")
+        noise = KeypointNoise.load(cfg.data.keypoint_noise) if cfg.data.keypoint_noise else KeypointNoise()
+        lifting = LiftingBatches(cfg.data.lifting_table, noise, mc.input_size, seed=tc.seed + 31 * rank + step)
+        _log(f"lifting: {len(lifting)} image-less samples ({cfg.data.lifting_table}), {cfg.data.lifting_per_batch} per "
+             f"batch, keypoint noise: {noise.source}")
     # keypoint-only steps leave the backbone unused
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=cfg.data.lifting_only_steps > 0) \
         if world > 1 else model
