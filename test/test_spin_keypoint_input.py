@@ -277,3 +277,21 @@ def test_pipeline_feeds_this_frames_keypoints_in_the_crop_and_none_between_detec
     assert np.all(first[0, :, 2] == np.float32(0.8)) and np.all(np.abs(first[0, :, :2]) < 1)
     # between detector runs (crop followed from the model's projection) the model gets no keypoints
     assert np.all(fed[1]["keypoints"] == 0) and np.all(fed[2]["keypoints"] == 0)
+
+
+def test_train_with_keypoint_only_then_joint_steps_and_resume(tmp_path):
+    from training.spin.train import train
+
+    _table(tmp_path / "t.npz")
+    KeypointNoise().save(tmp_path / "noise.json")
+    cfg = config_from_dict({"name": "kp", "model": {"backbone": "mobilenet_v3_small", "input_size": SIZE, "hidden": 64,
+                                                    "dropout": 0.0, "body_model": "skeleton",
+                                                    "keypoint_input": "coco17", "keypoint_hidden": 32},
+                            "data": {"source": "stick", "val_samples": 0, "lifting_table": str(tmp_path / "t.npz"),
+                                     "keypoint_noise": str(tmp_path / "noise.json"), "lifting_per_batch": 3,
+                                     "lifting_only_steps": 1, "lifting_only_batch": 5},
+                            "train": {"batch_size": 2, "threads": 1, "warmup_steps": 1, "steps": 2, "ckpt_every": 1}})
+    s = train(cfg, tmp_path / "run", progress=False)
+    assert s["steps"] == 2 and "keypoint input" in s["training_data"] and "image-less" in s["training_data"]
+    cfg.train.steps = 3
+    assert train(cfg, tmp_path / "run", progress=False)["steps"] == 3         # resumed
