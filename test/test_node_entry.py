@@ -51,3 +51,17 @@ def test_undeclared_overrides_name_misspellings():
     finally:
         node.destroy_node()
         ctx.try_shutdown()
+
+
+def test_spin_guarded_returns_quietly_when_a_signal_shut_the_context_before_the_executor():
+    """SIGTERM between building the node and creating its executor (rclpy's handler shuts the context down): the
+    executor cannot be created; the node must end quietly (exit 0), not with an RCLError traceback."""
+    import rclpy
+    from pose_estimation_ros.nodes.entry import spin_guarded
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("late_signal", context=ctx)
+    ctx.shutdown()
+    spin_guarded(node)           # returns, raises nothing
+    node.destroy_node()

@@ -78,7 +78,12 @@ def spin_guarded(node: Node) -> None:
     Raises:
         NodeFinished: the node said its work is done.
     """
-    executor = SingleThreadedExecutor(context=node.context)
+    try:
+        executor = SingleThreadedExecutor(context=node.context)
+    except RCLError:
+        if not node.context.ok():       # SIGINT/SIGTERM shut the context down between the node and its executor
+            return
+        raise
     executor.add_node(node)
     seen: set[str] = set()
     try:
