@@ -9,7 +9,7 @@ import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo
 
@@ -74,9 +74,12 @@ class DemoMonitor:
         # Frames are counted on camera_info (same stamp as each image, a few hundred bytes): a third subscriber
         # to multi-megabyte images over shared memory lost them part-way in some runs and made the summary
         # contradict itself (fewer frames in than poses out).
-        n.create_subscription(CameraInfo, "camera_info", self._on_frame, qos_profile_sensor_data)
-        n.create_subscription(HumanPose3DArray, "poses", self._on_poses, 10)
-        n.create_subscription(HumanPose3DArray, "ground_truth_poses", self._on_gt, 10)
+        # Deep histories: a monitor starved of CPU for a moment (a loaded machine) must not drop the stamps it counts.
+        deep_sensor = QoSProfile(depth=200, reliability=qos_profile_sensor_data.reliability,
+                                 durability=qos_profile_sensor_data.durability)
+        n.create_subscription(CameraInfo, "camera_info", self._on_frame, deep_sensor)
+        n.create_subscription(HumanPose3DArray, "poses", self._on_poses, 200)
+        n.create_subscription(HumanPose3DArray, "ground_truth_poses", self._on_gt, 200)
         n.create_subscription(PerceptionLatency, "perception_latency", self._on_latency, 10)
         n.create_subscription(SafetyStatus, "safety_status", self._on_status, 50)
         self.executor = SingleThreadedExecutor()
