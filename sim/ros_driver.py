@@ -218,8 +218,11 @@ class NodeBrain:
             self.pub_cmd.publish(cmd)
         n_cmd, n_arm = len(self.inbox.cmd_out), len(self.inbox.arm)
         ns = self._publish_clock(t_ros)
-        if not self._spin_until(lambda: len(self.inbox.status.get(ns, [])) >= 1, 5.0):
-            self.sync_misses += 1
+        got_status = lambda: len(self.inbox.status.get(ns, [])) >= 1      # noqa: E731
+        if not self._spin_until(got_status, 1.0):
+            self._publish_clock(t_ros)          # a clock message can be lost (best effort under load): once more
+            if not self._spin_until(got_status, 4.0):
+                self.sync_misses += 1
         fl = _InFlight(frame, t_ros, float(request), ns, n_cmd, n_arm, len(self.inbox.status.get(ns, [])),
                        time.time_ns(), [ns], self.RESEND if resend is None else resend)
         self._publish_frame(frame, ns)
