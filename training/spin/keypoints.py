@@ -144,5 +144,7 @@ def keypoint_input_tensor(kp_px, size: int, dropout: float = 0.0, noise_px: floa
     if dropout > 0:
         keep = (torch.rand(kp.shape[0], generator=generator) >= dropout).float()
         conf = conf * keep[:, None]
-    xy = torch.where(conf[..., None] > 0, 2.0 * kp[..., :2] / size - 1.0, torch.zeros_like(kp[..., :2]))
+    from training.spin.losses import normalize_keypoints       # the 2D loss's convention, one definition
+
+    xy = torch.where(conf[..., None] > 0, normalize_keypoints(kp[..., :2], size), torch.zeros_like(kp[..., :2]))
     return torch.cat([xy, conf[..., None]], dim=-1)
