@@ -199,3 +199,52 @@ def test_evaluate_from_a_checkout_onnx_only_per_rig(tmp_path, monkeypatch, capsy
     assert "no such ONNX model: models/none.onnx" in capsys.readouterr().err
     assert evaluate.main(["--ckpt", "runs/x/ckpt_best.pt"]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def _fitted(tmp_path, std_deg=20.0):
+    from training.posebert.noise_model import FittedNoise
+
+    f = FittedNoise(mean=np.zeros((24, 3)), chol=np.tile(np.eye(3) * math.radians(std_deg), (24, 1, 1)),
+                    ar1=np.full(24, 0.9), outlier_rate=np.zeros(24), outlier_deg=45.0,
+                    outlier_max_deg=np.full(24, 45.0))
+    return f.save(tmp_path / "fitted.json")
+
+
+def test_fitted_mixture_takes_its_share_of_windows_with_their_std(tmp_path):
+    from training.posebert.noise_model import WindowMix
+    from training.posebert.train import fitted_mixture_model, mix_fitted
+
+    cfg = _cfg(fitted_prob=0.3, fitted_model=str(_fitted(tmp_path)), fitted_scale_min=1.0, fitted_scale_max=1.0)
+    fitted = fitted_mixture_model(cfg)
+    g = torch.Generator().manual_seed(0)
+    scale = noise_scales(cfg, 0, 4000, g)
+    noise, std = mix_fitted(cfg, GaussianNoise(5.0), fitted, scale, 4000, g)
+    assert isinstance(noise, WindowMix)
+    share = float(noise.use_second.float().mean())
+    assert 0.27 < share < 0.33
+    # fitted windows: the model's 20 deg std (scale 1); the others keep the curriculum's std
+    assert torch.allclose(std[noise.use_second], torch.full_like(std[noise.use_second], 20.0))
+    assert torch.allclose(std[~noise.use_second], scale[~noise.use_second] * 5.0)
+    e = noise.sample(4000, 16, g, scale)
+    ang = torch.rad2deg(e.norm(dim=-1))                                   # (B, T, 24)
+    fit_rms = ang[noise.use_second].pow(2).mean().sqrt()
+    assert 30 < float(fit_rms) < 40                                        # 20 deg per axis: sqrt(3) x 20 = 34.6
+    # AR(1) 0.9: consecutive fitted frames are correlated, the curriculum's white noise is not
+    a, b = e[noise.use_second][:, 1:], e[noise.use_second][:, :-1]
+    corr = float((a * b).sum() / (a.norm() * b.norm()))
+    assert corr > 0.8
+    w = e[~noise.use_second]
+    assert abs(float((w[:, 1:] * w[:, :-1]).sum() / (w[:, 1:].norm() * w[:, :-1].norm()))) < 0.05
+
+
+def test_fitted_mixture_errors_name_the_problem(tmp_path):
+    from training.posebert.train import fitted_mixture_model
+
+    assert fitted_mixture_model(_cfg()) is None
+    with pytest.raises(FileNotFoundError, match="fitted_model"):
+        fitted_mixture_model(_cfg(fitted_prob=0.5, fitted_model=str(tmp_path / "missing.json")))
+    with pytest.raises(ValueError, match="fitted_prob"):
+        fitted_mixture_model(_cfg(fitted_prob=1.5, fitted_model=str(_fitted(tmp_path))))
+    with pytest.raises(ValueError, match="fitted_scale"):
+        fitted_mixture_model(_cfg(fitted_prob=0.5, fitted_model=str(_fitted(tmp_path)), fitted_scale_min=2.0,
+                                  fitted_scale_max=1.0))

@@ -83,3 +83,40 @@ def test_frame_metrics_by_hand():
     r = frame_metrics(shifted, batch)
     assert r["mpjpe"] == pytest.approx(50.0 * 23 / 24, rel=1e-4)   # 5 cm on 23 of 24 joints
     assert pck(torch.zeros(1, 2, 2), torch.tensor([[[0.0, 6.0], [0.0, 7.0]]]), torch.ones(1, 2), SIZE) == 0.5
+
+
+
+def test_video_predictions_feed_posebert_evaluation_and_the_noise_fit(ckpt, tmp_path):
+    """The per-frame estimates of rendered clips (``--video-preds``) are what PoseBERT's evaluation and the fitted
+    noise model read: one sequence per clip, frames in time order, the ground truth beside the estimates."""
+    import roma
+
+    from training.geometry.rotations import rotmat_to_rot6d
+    from training.posebert.evaluate import clips_from_predictions
+    from training.posebert.noise_model import fit_noise_model
+    from training.spin.evaluate import video_predictions
+
+    class Fixed:     # a "per-frame model" whose estimate is the truth turned by 10 deg about x at every joint
+        def __init__(self):
+            self.turn = roma.rotvec_to_rotmat(torch.tensor([np.radians(10.0), 0.0, 0.0], dtype=torch.float32))
+
+        def __call__(self, images, rot):
+            pred = rot @ self.turn
+            return {"pose6d": rotmat_to_rot6d(pred), "betas": torch.zeros(len(rot), 10)}
+
+    g = torch.Generator().manual_seed(0)
+    clips = [{"image": torch.zeros(n, SIZE, SIZE, 3, dtype=torch.uint8),
+              "rotmats": roma.random_rotmat(n * 24, generator=g).reshape(n, 24, 3, 3),
+              "shape": torch.full((10,), 0.5), "sequence": f"clip_a@{k}"} for k, n in enumerate((5, 7))]
+    model = Fixed()
+    outs = [model(c["image"], c["rotmats"]) for c in clips]
+    z = video_predictions(clips, None, outs)
+    assert z["pred_pose6d"].shape == (12, 24, 6) and z["gt_rotmats"].shape == (12, 24, 3, 3)
+    assert list(z["sequence"][:5]) == ["clip_a@0#0"] * 5 and list(z["sequence"][5:]) == ["clip_a@1#1"] * 7
+    assert z["valid"].all() and np.allclose(z["gt_betas"], 0.5)
+    np.savez(tmp_path / "preds.npz", **z)
+    back = clips_from_predictions(tmp_path / "preds.npz")
+    assert [len(c.valid) for c in back] == [5, 7]
+    fit = fit_noise_model(z["pred_pose6d"], z["gt_rotmats"], z["sequence"])
+    np.testing.assert_allclose(np.degrees(fit.mean[:, 0]), 10.0, atol=1e-3)    # the constant 10 deg turn, as a bias
+    np.testing.assert_allclose(fit.mean[:, 1:], 0.0, atol=1e-6)

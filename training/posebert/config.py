@@ -64,6 +64,14 @@ class CorruptionConfig:
     # enough low-noise windows that the model learns to leave a good input alone)
     noise_sampling: str = "uniform"
     noise_log_min_deg: float = 0.5
+    # with noise 'gaussian': this fraction of windows takes its rotation noise from the fitted per-frame error
+    # model ``fitted_model`` (JSON of ``noise_model fit``) instead, scaled per window by U(fitted_scale_min,
+    # fitted_scale_max) -- the real per-frame model's errors (bias, temporal correlation, flips) next to the
+    # curriculum's white noise. 0 = off.
+    fitted_prob: float = 0.0
+    fitted_model: str = ""
+    fitted_scale_min: float = 0.5
+    fitted_scale_max: float = 1.25
 
 
 @dataclass

@@ -35,7 +35,7 @@ import torch
 from pose_estimation_ros import skeleton
 from training.geometry.rotations import rot6d_to_rotmat
 
-__all__ = ["NoiseModel", "GaussianNoise", "FittedNoise", "fit_noise_model", "make_noise_model",
+__all__ = ["NoiseModel", "GaussianNoise", "FittedNoise", "WindowMix", "fit_noise_model", "make_noise_model",
            "apply_rotation_noise"]
 
 NJ = skeleton.NUM_JOINTS
@@ -128,7 +128,7 @@ class FittedNoise(NoiseModel):
         return e
 
     def describe(self) -> str:
-        std = np.degrees(np.sqrt(np.mean(np.einsum("jab,jab->j", self.chol, self.chol) / 3)))
+        std = rms_std_deg(self)
         return (f"fitted ({self.num_frames} frames, rms std {std:.1f} deg, mean ar1 {self.ar1.mean():.2f}, "
                 f"outliers {100 * self.outlier_rate.mean():.1f}%)")
 
@@ -156,6 +156,37 @@ class FittedNoise(NoiseModel):
         arr = {k: np.asarray(d[k], dtype=np.float64) for k in keys}
         return FittedNoise(**arr, outlier_deg=float(d["outlier_deg"]), num_frames=int(d.get("num_frames", 0)),
                            source=str(d.get("source", "")))
+
+
+@dataclass
+class WindowMix(NoiseModel):
+    """Per-window choice between two noise models: window ``b`` takes ``second`` (scaled by
+    ``second_scale[b]``) where ``use_second[b]``, else ``first`` (scaled by the caller's ``scale[b]``).
+
+    The trainer draws a new mix every step (``corruption.fitted_prob``): the Gaussian curriculum for most
+    windows, the fitted per-frame error model for the others.
+    """
+
+    first: NoiseModel
+    second: NoiseModel
+    use_second: torch.Tensor        # (B,) bool
+    second_scale: torch.Tensor      # (B,) float
+    kind = "mix"
+
+    def sample(self, batch, frames, generator=None, scale=None):
+        if self.use_second.shape != (batch,) or self.second_scale.shape != (batch,):
+            raise ValueError(f"WindowMix drawn for {tuple(self.use_second.shape)} windows, sampled for {batch}")
+        a = self.first.sample(batch, frames, generator, scale)
+        b = self.second.sample(batch, frames, generator, self.second_scale)
+        return torch.where(self.use_second.view(-1, 1, 1, 1), b, a)
+
+    def describe(self) -> str:
+        return f"mix of {self.first.describe()} and {self.second.describe()}"
+
+
+def rms_std_deg(noise: "FittedNoise") -> float:
+    """Root-mean-square per-axis std (degrees) of a fitted model's inlier residual (``describe``'s figure)."""
+    return float(np.degrees(np.sqrt(np.mean(np.einsum("jab,jab->j", noise.chol, noise.chol) / 3))))
 
 
 def _as_rotmats(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -226,16 +257,28 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.posebert.noise_model", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="fit a FittedNoise JSON from per-frame validation residuals")
-    f.add_argument("--residuals", required=True,
-                   help="npz with pred_pose6d|pred_rotmats, gt_pose6d|gt_rotmats[, sequence]")
+    f.add_argument("--residuals", required=True, nargs="+",
+                   help="npz file(s) with pred_pose6d|pred_rotmats, gt_pose6d|gt_rotmats[, sequence] (e.g. written "
+                        "by python -m training.spin.evaluate --clips N --video-preds FILE); several are concatenated")
     f.add_argument("--out", required=True)
     f.add_argument("--outlier-deg", type=float, default=45.0)
     a = p.parse_args(argv)
-    with np.load(a.residuals, allow_pickle=False) as z:
-        pred = z["pred_pose6d"] if "pred_pose6d" in z else z["pred_rotmats"]
-        gt = z["gt_pose6d"] if "gt_pose6d" in z else z["gt_rotmats"]
-        seq = z["sequence"] if "sequence" in z else None
-    model = fit_noise_model(pred, gt, seq, a.outlier_deg, source=str(Path(a.residuals).name))
+    preds, gts, seqs = [], [], []
+    for k, path in enumerate(a.residuals):
+        if not Path(path).is_file():
+            p.error(f"no such residuals file: {path}")
+        with np.load(path, allow_pickle=False) as z:
+            pk = "pred_pose6d" if "pred_pose6d" in z else "pred_rotmats"
+            gk = "gt_pose6d" if "gt_pose6d" in z else "gt_rotmats"
+            if pk not in z or gk not in z:
+                p.error(f"{path}: needs pred_pose6d or pred_rotmats and gt_pose6d or gt_rotmats, has {sorted(z.files)}")
+            preds.append(_as_rotmats(z[pk]).numpy())
+            gts.append(_as_rotmats(z[gk]).numpy())
+            n = len(preds[-1])
+            seqs.append(np.char.add(f"{k}:", np.asarray(z["sequence"]).astype(str)) if "sequence" in z
+                        else np.full(n, f"{k}:"))
+    model = fit_noise_model(np.concatenate(preds), np.concatenate(gts), np.concatenate(seqs), a.outlier_deg,
+                            source=", ".join(Path(r).name for r in a.residuals))
     model.save(a.out)
     print(f"wrote {a.out}: {model.describe()}")
     return 0

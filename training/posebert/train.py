@@ -31,10 +31,10 @@ from training.posebert.data import (CAM_FROM_WORLD, MotionBank, apply_view, crou
                                     split_by_subject, synthetic_sequences)
 from training.posebert.evaluate import Method, body_joints_fn, evaluate_clips, synthetic_clips
 from training.posebert.losses import PoseBERTLoss
-from training.posebert.noise_model import GaussianNoise, make_noise_model
+from training.posebert.noise_model import FittedNoise, GaussianNoise, WindowMix, make_noise_model, rms_std_deg
 from training.posebert.stream import torch_runner
 
-__all__ = ["train", "load_data", "frame_weights", "noise_scales", "subject_lists", "validation_score", "level_ratio", "score_from_ratios",
+__all__ = ["train", "load_data", "frame_weights", "noise_scales", "mix_fitted", "fitted_mixture_model", "subject_lists", "validation_score", "level_ratio", "score_from_ratios",
            "relative_window_weights", "main"]
 
 
@@ -82,6 +82,43 @@ def noise_scales(cfg: PoseBERTConfig, step: int, batch: int, generator: torch.Ge
     if c.clean_prob > 0:
         std = torch.where(torch.rand(batch, generator=generator) < c.clean_prob, torch.zeros_like(std), std)
     return std / c.noise_std_deg
+
+
+def fitted_mixture_model(cfg: PoseBERTConfig) -> FittedNoise | None:
+    """The fitted per-frame error model mixed into the Gaussian curriculum (``corruption.fitted_prob`` > 0), or None."""
+    c = cfg.corruption
+    if c.fitted_prob <= 0:
+        return None
+    if not 0 < c.fitted_prob <= 1:
+        raise ValueError(f"corruption.fitted_prob must be in [0, 1], got {c.fitted_prob}")
+    if c.noise != "gaussian":
+        raise ValueError(f"corruption.fitted_prob mixes into the gaussian noise, not '{c.noise}'")
+    if not c.fitted_model or not Path(c.fitted_model).is_file():
+        raise FileNotFoundError(f"corruption.fitted_prob needs corruption.fitted_model, a JSON written by "
+                                f"`python -m training.posebert.noise_model fit` (got '{c.fitted_model}')")
+    if not 0 <= c.fitted_scale_min <= c.fitted_scale_max:
+        raise ValueError(f"need 0 <= fitted_scale_min <= fitted_scale_max, got {c.fitted_scale_min}, {c.fitted_scale_max}")
+    return FittedNoise.load(c.fitted_model)
+
+
+def mix_fitted(cfg: PoseBERTConfig, noise, fitted: FittedNoise | None, scale: torch.Tensor | None, batch: int,
+               generator: torch.Generator | None = None):
+    """This step's noise model and per-window input noise std (deg, (B,) or None).
+
+    Without ``fitted``: ``noise`` and the curriculum's std. With it: a :class:`WindowMix` where a
+    ``fitted_prob`` fraction of windows takes the fitted model scaled by U(fitted_scale_min, fitted_scale_max),
+    whose std is that scale x the model's rms std.
+    """
+    c = cfg.corruption
+    std = None if scale is None else scale * c.noise_std_deg
+    if fitted is None or noise is None:
+        return noise, std
+    use = torch.rand(batch, generator=generator) < c.fitted_prob
+    fs = c.fitted_scale_min + torch.rand(batch, generator=generator) * (c.fitted_scale_max - c.fitted_scale_min)
+    if std is None:
+        std = torch.full((batch,), float(c.noise_std_deg))
+    std = torch.where(use, fs * rms_std_deg(fitted), std)
+    return WindowMix(noise, fitted, use, fs), std
 
 
 def relative_window_weights(std_deg: torch.Tensor, offset_deg: float) -> torch.Tensor:
@@ -151,6 +188,9 @@ def describe_training(cfg: PoseBERTConfig, bank: MotionBank, step: int, best_ste
         dist = "log-uniform" if c.noise_sampling == "loguniform" else "U"
         noise = (f"gaussian curriculum {dist}({lo:g}, {c.curriculum_start_deg:g}->{c.noise_std_max_deg:g}) deg "
                  f"over {c.curriculum_steps} steps, {100 * c.clean_prob:g}% clean windows")
+    if c.noise == "gaussian" and c.fitted_prob > 0:
+        noise += (f"; {100 * c.fitted_prob:g}% windows the fitted per-frame error model {Path(c.fitted_model).name} "
+                  f"x U({c.fitted_scale_min:g}, {c.fitted_scale_max:g})")
     tr, va, te = subject_lists(cfg)
     aug = []
     if d.global_rot_prob > 0:
@@ -211,6 +251,7 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
     train_seqs, val_seqs, _ = data if data is not None else load_data(cfg)
     bank = MotionBank(train_seqs, mc.window, mc.num_betas)
     noise = make_noise_model(cfg.corruption.noise, cfg.corruption.noise_std_deg, cfg.corruption.noise_model)
+    fitted = fitted_mixture_model(cfg)
     levels = [float(x) for x in cfg.eval.val_noise_levels] or [cfg.eval.noise_std_deg]
     val_sets = {lv: synthetic_clips(val_seqs, GaussianNoise(lv), 0.0, cfg.eval.seed, mc.num_betas,
                                     cfg.data.max_pitch_deg) for lv in levels} if val_seqs else {}
@@ -301,11 +342,12 @@ def train(cfg: PoseBERTConfig, out_dir: str | Path, resume: bool = True, progres
                 else CAM_FROM_WORLD.expand(tc.batch_size, 3, 3))
         gt = apply_view(gt, view)
         scale = noise_scales(cfg, step, tc.batch_size, gen)
-        c = corrupt(gt, betas, cfg.corruption, noise, gen, pool, view, noise_scale=scale)
+        step_noise, std_deg = mix_fitted(cfg, noise, fitted, scale, tc.batch_size, gen)
+        c = corrupt(gt, betas, cfg.corruption, step_noise, gen, pool, view, noise_scale=scale)
         pred = model.regress(c.pose6d, c.valid)
         w = frame_weights(c.valid, mc.attention, mc.lag, tc.readout_weight)
-        if tc.relative_weight_deg > 0 and scale is not None:
-            w = w * relative_window_weights(scale * cfg.corruption.noise_std_deg, tc.relative_weight_deg)[:, None]
+        if tc.relative_weight_deg > 0 and std_deg is not None:
+            w = w * relative_window_weights(std_deg, tc.relative_weight_deg)[:, None]
         loss, parts = loss_fn(pred, gt, betas, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -28,7 +28,7 @@ from training.geometry.rotations import rot6d_to_rotmat
 from training.posebert.metrics import accel_error, mpjpe, pa_mpjpe
 from training.spin.data import images_to_input
 
-__all__ = ["PerFrameRunner", "frame_metrics", "video_metrics", "pck", "main"]
+__all__ = ["PerFrameRunner", "frame_metrics", "video_metrics", "video_predictions", "pck", "main"]
 
 
 class PerFrameRunner:
@@ -130,10 +130,12 @@ def frame_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], 
 
 
 def video_metrics(clips: list[dict[str, torch.Tensor]], runner: PerFrameRunner, body,
-                  posebert: str | Path | None = None) -> dict[str, dict[str, float]]:
+                  posebert: str | Path | None = None, outputs: list[dict[str, torch.Tensor]] | None = None
+                  ) -> dict[str, dict[str, float]]:
     """Per-frame vs per-frame + PoseBERT (causal streaming) on consecutive-frame clips.
 
-    Each clip: ``image`` (N, S, S, 3), ``joints3d`` (N, 24, 3). Returns {method: {mpjpe, pa_mpjpe, accel_err}}.
+    Each clip: ``image`` (N, S, S, 3), ``joints3d`` (N, 24, 3). ``outputs``: the runner's outputs per clip when
+    already computed. Returns {method: {mpjpe, pa_mpjpe, accel_err}}.
     """
     from training.posebert.stream import onnx_runner, stream_estimates
 
@@ -144,8 +146,8 @@ def video_metrics(clips: list[dict[str, torch.Tensor]], runner: PerFrameRunner, 
         window, lag = int(meta.window), int(meta.architecture.get("lag", 0))
         run_t = onnx_runner(posebert)
         methods[f"+ PoseBERT ({Path(posebert).stem})"] = []
-    for clip in clips:
-        out = runner(clip["image"])
+    for k, clip in enumerate(clips):
+        out = runner(clip["image"]) if outputs is None else outputs[k]
         gt = _root(clip["joints3d"])
         methods["per-frame"].append({"pred": _root(out["joints"]), "gt": gt})
         if run_t is not None:
@@ -162,6 +164,32 @@ def video_metrics(clips: list[dict[str, torch.Tensor]], runner: PerFrameRunner, 
         res[name] = {"mpjpe": float(e.mean()), "pa_mpjpe": float(pa.mean()), "accel_err": float(acc.mean()),
                      "frames": int(e.numel())}
     return res
+
+
+def video_predictions(clips: list[dict[str, torch.Tensor]], runner: PerFrameRunner,
+                      outputs: list[dict[str, torch.Tensor]] | None = None) -> dict[str, np.ndarray]:
+    """The per-frame model's estimates on consecutive-frame clips, in the format of
+    ``training.posebert.evaluate --per-frame-preds`` and ``training.posebert.noise_model fit --residuals``.
+
+    Each clip: ``image`` (N, S, S, 3), ``rotmats`` (N, 24, 3, 3) (joint 0 in the camera frame), ``shape`` (NB,),
+    ``sequence``. Returns ``pred_pose6d`` (M, 24, 6), ``pred_betas`` (M, NB), ``gt_rotmats`` (M, 24, 3, 3),
+    ``gt_betas`` (M, NB), ``valid`` (M,) and ``sequence`` (M,) (one id per clip, frames in time order).
+    ``outputs``: the runner's outputs per clip when already computed.
+    """
+    keys = ("pred_pose6d", "pred_betas", "gt_rotmats", "gt_betas", "valid", "sequence")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for c, clip in enumerate(clips):
+        if "rotmats" not in clip or "shape" not in clip:
+            raise KeyError("video_predictions needs clips with 'rotmats' and 'shape' (make_render_clips)")
+        res = runner(clip["image"]) if outputs is None else outputs[c]
+        n = res["pose6d"].shape[0]
+        out["pred_pose6d"].append(res["pose6d"].numpy().astype(np.float32))
+        out["pred_betas"].append(res["betas"].numpy().astype(np.float32))
+        out["gt_rotmats"].append(clip["rotmats"].numpy().astype(np.float32))
+        out["gt_betas"].append(np.broadcast_to(clip["shape"].numpy().astype(np.float32), (n, clip["shape"].shape[-1])))
+        out["valid"].append(np.isfinite(out["pred_pose6d"][-1]).all(axis=(1, 2)))
+        out["sequence"].append(np.full(n, f"{clip['sequence']}#{c}"))
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _collate_all(ds, n: int) -> dict[str, torch.Tensor]:
@@ -202,9 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
     p.add_argument("--no-keypoints", action="store_true",
                    help="a keypoint-input model gets no keypoints (what it does when the detector gives none)")
+    p.add_argument("--video-preds", default=None, metavar="NPZ",
+                   help="with --clips: also write the per-frame estimates of the clips here (the input of "
+                        "training.posebert.evaluate --per-frame-preds and training.posebert.noise_model fit)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="write the results JSON here")
     a = p.parse_args(argv)
+    if a.video_preds and not a.clips:
+        p.error("--video-preds needs --clips N (the video clips whose estimates it writes)")
     from training.spin.checkpoint import build_body
     from training.spin.config import apply_overrides, load_config
     from training.spin import data as spin_data
@@ -248,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         from training.spin.render_source import make_render_clips
 
         clips = make_render_clips(cfg, cfg.data.test_subjects, a.clips, a.clip_len, seed=cfg.train.seed + 31)
-        for name, r in video_metrics(clips, runner, body, a.posebert).items():
+        outs = [runner(c["image"]) for c in clips]
+        for name, r in video_metrics(clips, runner, body, a.posebert, outs).items():
             rows[f"video: {name}"] = r
+        if a.video_preds:
+            Path(a.video_preds).parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(a.video_preds, **video_predictions(clips, runner, outs))
+            print(f"[spin.evaluate] per-frame estimates of {len(clips)} clips -> {a.video_preds}")
     print(_table(rows))
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,8 @@ def render_clip(gen, index: int, length: int, seed: int = 0) -> dict[str, np.nda
 def make_render_clips(cfg, subjects: list[str], n_clips: int, clip_len: int, seed: int = 0,
                       extra: dict[str, Any] | None = None) -> list[dict]:
     """``n_clips`` videos of ``clip_len`` consecutive frames of held-out motion (:func:`render_clip`) as
-    torch tensors: ``image`` (N, S, S, 3) uint8, ``joints3d`` (N, 24, 3)."""
+    torch tensors: ``image`` (N, S, S, 3) uint8, ``joints3d`` (N, 24, 3), ``rotmats`` (N, 24, 3, 3) (joint 0 in the
+    camera frame), ``shape`` (NB,), ``sequence`` (clip name @ first frame)."""
     import torch
 
     from training.render.sampler import SampleGenerator
@@ -136,5 +137,6 @@ def make_render_clips(cfg, subjects: list[str], n_clips: int, clip_len: int, see
     for c in range(n_clips):
         out = render_clip(gen, c, clip_len, seed)
         clips.append({"image": torch.as_tensor(out["image"]), "joints3d": torch.as_tensor(out["joints3d"]),
+                      "rotmats": torch.as_tensor(out["rotmats"]), "shape": torch.as_tensor(out["shape"]),
                       "sequence": out["sequence"]})
     return clips
