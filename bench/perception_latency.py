@@ -1,6 +1,6 @@
 """Per-stage CPU time and frames/s of the whole perception path with 1, 3 and 5 people on this machine's CPU.
 
-    python -m bench.perception_latency [--people 1,3,5] [--frames 80] [--threads 1] [--detector-threads 1]
+    python -m bench.perception_latency [--people 1,3,5] [--frames 80] [--threads 1] [--detector-threads 0]
                                        [--redetect-every 10[,5,20]] [--provider cpu] [--temporal-lag 0]
                                        [--scenes runs/bench_scenes] [--no-given-boxes]
 
@@ -164,7 +164,8 @@ def full_path_run(args, seq, redetect_every: int, pubs) -> RunResult:
     from pose_estimation_ros.perception.detectors import build_detector
     from pose_estimation_ros.perception.pipeline import PerceptionPipeline
 
-    kw = {"num_threads": args.detector_threads} if (args.detector or "blazepose") == "blazepose" else {}
+    kw = {"num_threads": args.detector_threads} if (args.detector or "blazepose") == "blazepose" and args.detector_threads \
+        else {}
     det, warning = build_detector(args.detector, **kw)
     if args.no_follow:
         det = NoFollow(det)
@@ -208,7 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=80, help="measured frames per row (the sequence loops)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (0 = default)")
-    ap.add_argument("--detector-threads", type=int, default=1, help="LiteRT threads of the blazepose detector")
+    ap.add_argument("--detector-threads", type=int, default=0,
+                    help="LiteRT threads of the blazepose detector (0 = the detector's default, 2)")
     ap.add_argument("--detector", default="", help="'' = the pipeline's default detector")
     ap.add_argument("--redetect-every", default="",
                     help="comma-separated values of the pipeline's redetect_every ('' = its default)")
@@ -257,7 +259,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     print(f"\nperception path on {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (load average "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: the machine is shared), provider {args.provider}, "
-          f"onnxruntime threads {args.threads or 'default'}, detector threads {args.detector_threads}, "
+          f"onnxruntime threads {args.threads or 'default'}, detector threads {args.detector_threads or 'default (2)'}, "
           f"{args.frames} frames 640x480 rgb8 per row, models: {first.models}; detector: {first.note or '-'}\n")
     if skipped:
         print(skipped)

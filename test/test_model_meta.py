@@ -128,3 +128,28 @@ def test_bad_normalisation_is_refused_at_start_naming_the_field(tmp_path, field,
     write_metadata(p, per_frame_meta(input_size=[32, 32], normalization=norm))
     with pytest.raises(ModelMetadataError, match=f"normalization.{field}"):
         OnnxModel(p, kind=KIND_PER_FRAME, joint_names=NAMES)
+
+
+@pytest.mark.parametrize("frames,expect", [("window", "graph joints output"),
+                                           ("bogus", "unknown temporal joints_frames 'bogus'")])
+def test_temporal_joints_slots_must_match_the_graph(tmp_path, frames, expect):
+    """The shipped PoseBERT files output the read-out slot's joints only (``joints_frames: readout``); metadata
+    that says otherwise, or names no known layout, is refused at load."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    from pose_estimation_ros.perception.metadata import temporal_joints_slot
+
+    src = Path(__file__).resolve().parents[1] / "models" / "posebert.onnx"
+    meta = load_metadata(src)
+    assert meta.architecture["joints_frames"] == "readout" and temporal_joints_slot(meta, 15) == 0
+    m = OnnxModel(src, kind=KIND_TEMPORAL, joint_names=NAMES)
+    outs = m.run({"pose6d": np.tile(np.array([1, 0, 0, 0, 1, 0], np.float32), (1, 16, 24, 1)),
+                  "betas": np.full((1, 16, meta.num_betas), 0.5, np.float32), "valid": np.ones((1, 16), bool)})
+    assert outs[0].shape == (1, 16, 24, 6) and outs[1].shape == (1, 1, 24, 3)
+    p = tmp_path / "posebert.onnx"
+    shutil.copy(src, p)
+    write_metadata(p, dataclasses.replace(meta, architecture={**meta.architecture, "joints_frames": frames}))
+    with pytest.raises(ModelMetadataError, match=expect):
+        OnnxModel(p, kind=KIND_TEMPORAL, joint_names=NAMES)

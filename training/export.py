@@ -56,6 +56,7 @@ from pose_estimation_ros import skeleton
 from pose_estimation_ros.perception import metadata as model_meta
 from pose_estimation_ros.perception.metadata import body_model_of, normalize_body_model
 from training.body.base import BodyModel
+from training.geometry.rotations import rot6d_to_rotmat
 from training.models.posebert import PoseBERT
 from training.onnx_utils import onnx_export, set_output_shapes
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
@@ -240,15 +241,38 @@ def temporal_example_inputs(model: PoseBERT, batch: int = 1,
     return pose, betas, valid
 
 
+class ReadoutJoints(nn.Module):
+    """The exported temporal graph: PoseBERT's refined window and the joints of the frame the runtime reads.
+
+    ``(pose6d (B,T,24,6), betas (B,T,NB), valid (B,T)) -> pose6d_out (B,T,24,6), joints (B,1,24,3)``: the
+    joints (``body.joints``, root-relative) of the read-out slot ``T-1-lag`` only (metadata
+    ``architecture.joints_frames: readout``). The runtime uses no other slot's joints, and the body model
+    on one frame instead of T is ~2.4 ms less per call on one CPU core (measured; the transformer is ~2 ms).
+    """
+
+    def __init__(self, model: PoseBERT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pose6d: torch.Tensor, betas: torch.Tensor,
+                valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        out = m.regress(pose6d, valid)
+        i = m.readout_index
+        joints = m.body.joints(rot6d_to_rotmat(out[:, i]), betas[:, i])          # (B, 24, 3)
+        return out, joints.unsqueeze(1)
+
+
 def export_temporal(model: PoseBERT, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``(pose6d, betas, valid) -> pose6d_out, joints`` with fixed T and a dynamic batch axis."""
+    """Export :class:`ReadoutJoints` of ``model``: ``(pose6d, betas, valid) -> pose6d_out (B,T,24,6), joints
+    (B,1,24,3)`` with fixed T and a dynamic batch axis."""
     path = Path(path)
     args = temporal_example_inputs(model)
     names = list(model_meta.TEMPORAL_INPUTS) + list(model_meta.TEMPORAL_OUTPUTS)
-    onnx_export(model, args, path, list(model_meta.TEMPORAL_INPUTS), list(model_meta.TEMPORAL_OUTPUTS),
-                 {n: {0: "B"} for n in names}, opset)
+    onnx_export(ReadoutJoints(model).eval(), args, path, list(model_meta.TEMPORAL_INPUTS),
+                list(model_meta.TEMPORAL_OUTPUTS), {n: {0: "B"} for n in names}, opset)
     t, nj = model.window, model.num_joints
-    set_output_shapes(path, {"pose6d_out": ["B", t, nj, 6], "joints": ["B", t, nj, 3]})
+    set_output_shapes(path, {"pose6d_out": ["B", t, nj, 6], "joints": ["B", 1, nj, 3]})
     return path
 
 
@@ -291,7 +315,8 @@ def temporal_metadata(model: PoseBERT, opset: int, seed: int,
                       "ffn_dim": model.ffn_dim, "body_model": model.body.name,
                       "mode": model.mode, "attention": model.attention, "lag": model.lag,
                       "readout_index": model.readout_index, "lookaheads": model.lookaheads,
-                      "regressor_iters": model.regressor_iters, "init": model.init},
+                      "regressor_iters": model.regressor_iters, "init": model.init,
+                      "joints_frames": model_meta.JOINTS_READOUT},
         created_by=_created_by())
 
 
@@ -468,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _log("verifying with onnxruntime (CPUExecutionProvider) on random inputs")
     for bert, bert_path in temporal:
-        checks.append((bert, bert_path, dict(zip(model_meta.TEMPORAL_INPUTS,
+        checks.append((ReadoutJoints(bert).eval(), bert_path, dict(zip(model_meta.TEMPORAL_INPUTS,
                                                  temporal_example_inputs(bert, 1, a.seed + 2))),
                        model_meta.TEMPORAL_OUTPUTS))
     for model, path, inputs, names in checks:

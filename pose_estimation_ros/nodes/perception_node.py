@@ -77,7 +77,7 @@ class PerceptionNode(Node):
             detector_model=declare(self, "detector_model", "", "The detector's model file or folder ('' = its "
                                    "packaged one; the yolo_onnx detector needs a YOLO .onnx file).", read_only=True),
             detector_threads=declare(self, "detector_threads", 0, "CPU threads of the person detector (0 = the "
-                                     "backend's default; LiteRT for blazepose, onnxruntime for yolo_onnx, OpenCV's "
+                                     "backend's default: 2 LiteRT threads for blazepose; onnxruntime for yolo_onnx, OpenCV's "
                                      "process-wide setting for hog).", lo=0, hi=64, read_only=True),
             detect_every=declare(self, "detect_every", 3, "Run the detector every N frames (tracks follow the "
                                  "model's projection in between, within bounds).", lo=1, hi=100, read_only=True),

@@ -27,7 +27,21 @@ PER_FRAME_KEYPOINTS = "keypoints"
 KEYPOINT_INPUTS = ("none", "coco17")
 PER_FRAME_OUTPUTS = ("pose6d", "betas", "cam", "joints")    # (N,24,6) (N,B) (N,3) (N,24,3)
 TEMPORAL_INPUTS = ("pose6d", "betas", "valid")              # (1,T,24,6) (1,T,B) float32, (1,T) bool
-TEMPORAL_OUTPUTS = ("pose6d_out", "joints")                 # (1,T,24,6) (1,T,24,3)
+TEMPORAL_OUTPUTS = ("pose6d_out", "joints")                 # (1,T,24,6) (1,T,24,3) or (1,1,24,3), below
+# temporal ``architecture.joints_frames``: "readout" = ``joints`` holds the read-out slot T-1-lag only (B,1,24,3);
+# "window" (older files, the default when absent) = every slot (B,T,24,3).
+JOINTS_READOUT, JOINTS_WINDOW = "readout", "window"
+
+
+def temporal_joints_slot(meta: "ModelMetadata", readout: int) -> int:
+    """Index into a temporal model's ``joints`` output of the read-out slot ``readout`` (T-1-lag)."""
+    frames = (meta.architecture or {}).get("joints_frames", JOINTS_WINDOW)
+    if frames == JOINTS_READOUT:
+        return 0
+    if frames == JOINTS_WINDOW:
+        return readout
+    raise ModelMetadataError(f"unknown temporal joints_frames '{frames}' (expected '{JOINTS_READOUT}' or "
+                             f"'{JOINTS_WINDOW}')")
 
 
 class ModelMetadataError(RuntimeError):

@@ -41,7 +41,7 @@ from .detectors import can_follow
 from .detectors.boxes import iou
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .keypoint_input import keypoints_in_crop
-from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body
+from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body, temporal_joints_slot
 from .track import PersonTracker
 from .window import PoseWindow, StampGuard
 
@@ -109,7 +109,7 @@ class PerceptionConfig:
     min_valid_frames: int = 1          # temporal model runs once this many window slots hold estimates
     detector: str = ""                 # '' = DEFAULT_DETECTOR; falls back to 'hog' when its files are missing
     detector_model: str = ""           # the detector's file/folder ('' = its packaged one; yolo_onnx needs one)
-    detector_threads: int = 0          # the detector's CPU threads (0 = the backend's default: 1 for blazepose)
+    detector_threads: int = 0          # the detector's CPU threads (0 = the backend's default: 2 for blazepose)
     detect_every: int = 3              # detector period in frames for detectors that cannot follow people
     redetect_every: int = REDETECT_EVERY   # following detectors: detector at least every N frames (new people)
     max_people: int = 5
@@ -618,8 +618,9 @@ class PerceptionPipeline:
         else:
             joints = np.concatenate([self.temporal.run({names[0]: pose[i:i + 1], names[1]: betas[i:i + 1],
                                                         names[2]: valid[i:i + 1]})[1] for i in range(len(batch))])
-        return {tr.track_id: joints[i, idx].astype(np.float64) for i, tr in enumerate(batch)
-                if np.all(np.isfinite(joints[i, idx]))}
+        k = temporal_joints_slot(self.temporal.meta, idx)
+        return {tr.track_id: joints[i, k].astype(np.float64) for i, tr in enumerate(batch)
+                if np.all(np.isfinite(joints[i, k]))}
 
     def _estimate(self, joints_rel: np.ndarray, transl: np.ndarray, stamp_ns: int, intr: Intrinsics,
                   temporal: bool, tr: _Track) -> PoseEstimate | None:

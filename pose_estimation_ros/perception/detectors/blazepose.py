@@ -208,7 +208,8 @@ class BlazePoseDetector:
         landmarks: run the landmark model on every ROI: boxes from the 33 landmarks, COCO-17 keypoints, and
             ROIs the landmark model rejects (pose flag < 0.5) are dropped.
         max_people: at most this many ROIs per frame (best scores first).
-        num_threads: LiteRT CPU threads.
+        num_threads: LiteRT CPU threads (2: the landmark pass, the path's largest cost, 24 -> 14 ms wall on a free
+            2-core CPU; README "Benchmarks").
         tiles: 1 = one detector pass on the whole frame (MediaPipe's way); n > 1 adds an n x n grid of overlapping
             crops (n * n more passes) so that smaller / farther people are found. Default 2 (measured: 2x the
             recall on rendered scenes of one pass; ``tiles=1, score_threshold=0.5`` is MediaPipe's own setting).
@@ -217,7 +218,7 @@ class BlazePoseDetector:
     name = "blazepose"
 
     def __init__(self, model_dir: str | Path | None = None, score_threshold: float = 0.6, landmarks: bool = True,
-                 max_people: int = 8, num_threads: int = 1, nms_iou: float = 0.3, tiles: int = 2) -> None:
+                 max_people: int = 8, num_threads: int = 2, nms_iou: float = 0.3, tiles: int = 2) -> None:
         root = Path(model_dir) if model_dir is not None else detector_model_dir()
         self._det = _Tflite(root / DETECTION_FILE, num_threads, (1, DETECTOR_INPUT, DETECTOR_INPUT, 3))
         want = [(1, POSE_DETECTION_DECODE.num_boxes, POSE_DETECTION_DECODE.num_coords),
