@@ -264,3 +264,87 @@ def test_blazepose_follows_the_rendered_person_with_the_detector_on_demand(model
     assert det.detect_calls == 1 and det.follow_calls == 9
     assert len(ids) == 1
     assert np.median(errs) < 0.08, np.median(errs)   # of the person's height
+
+
+class SplitFollower(WindowedFollower):
+    """`WindowedFollower` whose ``detect`` comes in the two halves of blazepose: ``detect_rois`` (the detector pass,
+    ROIs carrying the person index) and ``detect_from_rois`` (the landmark confirmation); ``threads`` records the
+    thread of every detector pass, ``rois_calls`` the window of each."""
+
+    def __init__(self, windows: int, fail_window: int | None = None) -> None:
+        super().__init__(windows)
+        self.threads: list[str] = []
+        self.rois_calls: list[int | None] = []
+        self.fail_window = fail_window
+
+    def detect_rois(self, rgb, window=None):
+        import threading
+
+        from pose_estimation_ros.perception.detectors import DetectorError
+
+        self.threads.append(threading.current_thread().name)
+        self.rois_calls.append(window)
+        if window is not None and window == self.fail_window:
+            self.fail_window = None
+            raise DetectorError("scripted failure of one search pass")
+        seen = [i for i in self.people if window is None or window in self.seen_by.get(i, set(range(self.windows)))]
+        rois = np.zeros((len(seen), 4, 2), np.float32)
+        rois[:, 0, 0] = seen
+        return np.full(len(seen), 0.9, np.float32), rois
+
+    def detect_from_rois(self, rgb, scores, rois, known=()):
+        have = {int(d.hint[0, 0]) for d in known}
+        new = [self._det(int(i)) for i in rois[:, 0, 0] if int(i) not in have and int(i) in self.people]
+        return sorted([*known, *new], key=lambda d: -d.score)
+
+
+def test_the_periodic_search_runs_beside_the_models_and_is_confirmed_next_frame(model):
+    """With a detector split like blazepose, the search window's detector pass of frame k runs in the pipeline's
+    worker thread (beside the per-frame and temporal models) and its new people are measured on frame k+1: the same
+    schedule as the synchronous search, one frame later; urgent runs (nobody followed) stay in the frame."""
+    det = SplitFollower(windows=3)
+    pipe = pipeline(model, det, redetect_every=5)
+    assert pipe.background
+    first_b, runs = None, []
+    for k in range(14):
+        det.people = {0: box(80)}
+        if k >= 2:
+            det.people[1] = box(240, h=100)
+            det.seen_by[1] = {2}
+        res = step(pipe, det, k)
+        runs.append(res.detector_ran)
+        if first_b is None and any((e.det_box[0] + e.det_box[2]) / 2 > 160 for e in res.estimates):
+            first_b = k
+    assert det.calls == [None]                           # frame 0: nobody followed, every window at once
+    assert det.rois_calls == [0, 1, 2, 0, 1, 2]          # search windows of frames 5-7 and 10-12
+    assert det.threads[0] != "MainThread" and all(t.startswith("person-search") for t in det.threads)
+    assert [k for k, r in enumerate(runs) if r] == [0, 6, 7, 8, 11, 12, 13]   # confirmed one frame later
+    assert first_b == 9                                  # window 2 ran beside frame 7, measured at 8, confirmed at 9
+    pipe.close()
+    assert pipe._search_pool is None
+
+
+def test_a_failing_background_search_is_a_fault_of_one_frame(model):
+    det = SplitFollower(windows=3, fail_window=1)
+    pipe = pipeline(model, det, redetect_every=5)
+    outcomes = []
+    for k in range(10):
+        det.people = {0: box(80)}
+        res = step(pipe, det, k)
+        outcomes.append(res.outcome)
+        if res.outcome == "fault":
+            assert "scripted failure" in res.status and res.estimates == []
+    assert outcomes.count("fault") == 1 and outcomes[7] == "fault"   # window 1 ran beside frame 6, collected at 7
+    assert outcomes[8:] == ["ok", "ok"]
+    pipe.close()
+
+
+def test_background_search_off_runs_the_search_in_the_frame(model):
+    det = SplitFollower(windows=3)
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=model, temporal_model="none", redetect_every=5,
+                                               background_search=False), detector=det)
+    assert not pipe.background
+    for k in range(8):
+        det.people = {0: box(80)}
+        step(pipe, det, k)
+    assert det.calls == [None, 0, 1, 2] and det.rois_calls == []

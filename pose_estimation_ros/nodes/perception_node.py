@@ -86,6 +86,10 @@ class PerceptionNode(Node):
                                    "every N frames to find new people (also at once when nobody is followed or a "
                                    "followed person is lost); detect_every applies to the others.", lo=1, hi=1000,
                                    read_only=True),
+            background_search=declare(self, "background_search", True,
+                                      "Detectors that follow people and split their detector pass (blazepose): the "
+                                      "periodic search's detector pass of a frame runs in a worker thread beside the "
+                                      "models, its new people are measured on the next frame.", read_only=True),
             max_people=declare(self, "max_people", 5, "Most people estimated per frame (the best-scored).",
                                lo=1, hi=64, read_only=True),
             track_lost_frames=declare(self, "track_lost_frames", 10,
@@ -150,6 +154,13 @@ class PerceptionNode(Node):
                  f"max {cfg.max_people} people, input {self.transport}")
 
     # ------------------------------------------------------------------ inputs
+    def destroy_node(self) -> None:
+        """Stop the pipeline's background search worker, then the node."""
+        pipe = getattr(self, "pipeline", None)
+        if pipe is not None:
+            pipe.close()
+        super().destroy_node()
+
     def _on_info(self, msg: CameraInfo) -> None:
         try:
             self.intr = checked_intrinsics(msg.width, msg.height, msg.k)

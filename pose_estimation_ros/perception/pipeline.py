@@ -26,6 +26,7 @@ The node (``nodes/perception_node.py``) converts messages and publishes; everyth
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_key
     crop_and_resize, normalize
 from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_detector, limit_people
 from .detectors import can_follow
+from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .keypoint_input import keypoints_in_crop
@@ -112,6 +114,8 @@ class PerceptionConfig:
     detector_threads: int = 0          # the detector's CPU threads (0 = the backend's default: 2 for blazepose)
     detect_every: int = 3              # detector period in frames for detectors that cannot follow people
     redetect_every: int = REDETECT_EVERY   # following detectors: detector at least every N frames (new people)
+    background_search: bool = True     # following detectors: the periodic search's detector pass of frame k runs
+    #                                    beside the models (a worker thread), its people confirmed on frame k+1
     max_people: int = 5
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
@@ -281,6 +285,10 @@ class PerceptionPipeline:
         self._followed_count = 0      # people followed into the current frame
         self._candidates: list[Detection] = []   # unconfirmed new detections, followed into the next frame
         self._scan: int | None = None  # next detector window of a periodic search spread over frames
+        # background search: a one-worker pool running the detector pass of a search window beside the models
+        self.background = self.following and cfg.background_search and can_search_in_background(self.detector)
+        self._search_pool: ThreadPoolExecutor | None = None
+        self._search: Future | None = None
         self._ended: list[int] = []
         self.guard = StampGuard(max_ahead_ns=int(cfg.max_stamp_ahead_s * 1e9))
         self.slots = self._new_window()          # frame slots of the stream (stamps only)
@@ -313,7 +321,40 @@ class PerceptionPipeline:
         self._since_detect = 0
         self._candidates = []
         self._scan = None
+        self._drop_search()
         return ended
+
+    def close(self) -> None:
+        """Stop the background search worker (waits for a detector pass in flight); the pipeline stays usable and
+        starts a new worker when it needs one."""
+        self._drop_search()
+        if self._search_pool is not None:
+            self._search_pool.shutdown(wait=True)
+            self._search_pool = None
+
+    def _start_search(self, rgb: np.ndarray, window: int) -> None:
+        """Run detector window ``window`` on (a copy of) this frame in the worker; collected next frame."""
+        if self._search_pool is None:
+            self._search_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="person-search")
+        self._search = self._search_pool.submit(self.detector.detect_rois, rgb.copy(), window)
+
+    def _collect_search(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ROIs of the background search started on the previous frame (waits for it), or None."""
+        fut, self._search = self._search, None
+        if fut is None:
+            return None
+        try:
+            return fut.result()
+        except DetectorError as e:
+            raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
+
+    def _drop_search(self) -> None:
+        fut, self._search = self._search, None
+        if fut is not None:
+            try:
+                fut.result()
+            except Exception:   # noqa: BLE001 -- a search whose result nobody wants any more
+                pass
 
     # ------------------------------------------------------------------ main entry
     def process(self, rgb: np.ndarray, stamp_ns: int, intr: Intrinsics, now_ns: int | None = None) -> FrameResult:
@@ -482,6 +523,7 @@ class PerceptionPipeline:
         detector when nobody is followed, when someone was lost (this frame) or ``redetect_every`` frames after
         the last run; every frame's boxes go to ByteTrack."""
         t0 = self.clock()
+        rois = self._collect_search()   # the previous frame's background search (its detector pass only)
         followed: list[tuple[int, Detection]] = []
         lost = 0
         try:
@@ -527,16 +569,24 @@ class PerceptionPipeline:
         if not urgent and self._scan is not None:
             window = self._scan
             self._scan = self._scan + 1 if self._scan + 1 < self._windows(hw) else None
-        due = urgent or window is not None
         dets = [d for _, d in both]
-        if due:
-            try:
-                dets = self.detector.detect(rgb, known=dets) if window is None else \
-                    self.detector.detect(rgb, known=dets, window=window)
-            except DetectorError as e:
-                raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
-            if urgent:
-                self._since_detect, self._scan = 0, None
+        due = False
+        try:
+            if urgent:            # nobody followed / someone lost: every window now (a search in flight is moot)
+                dets = self.detector.detect(rgb, known=dets)
+                self._since_detect, self._scan, due = 0, None, True
+            else:
+                if rois is not None:   # last frame's search: its new people measured in this frame
+                    dets = self.detector.detect_from_rois(rgb, rois[0], rois[1], known=dets)
+                    due = True
+                if window is not None:
+                    if self.background:
+                        self._start_search(rgb, window)
+                    else:
+                        dets = self.detector.detect(rgb, known=dets, window=window)
+                        due = True
+        except DetectorError as e:
+            raise _DetectorFault(f"detector '{self.detector_name}' failed: {e}") from e
         timings["detect_ms"] = (self.clock() - t1) * 1e3
         self._followed_count = len(kept)
         people = self._track(dets, hw, notes, max_frames=0)

@@ -95,7 +95,9 @@ class FollowingDetector(Protocol):
     ``detect(rgb, known)``: every person in the frame; the ``known`` detections (people already followed into
     this frame) are returned as they are, without being measured again.
     Optional: ``num_windows(width, height) -> int`` and ``detect(rgb, known, window=k)``, the detector's passes
-    (windows) one at a time, so that a periodic search for new people can be spread over frames.
+    (windows) one at a time, so that a periodic search for new people can be spread over frames; and
+    ``detect_rois(rgb, window) -> (scores, rois)`` + ``detect_from_rois(rgb, scores, rois, known)``, ``detect``
+    in two halves, so that the search's detector pass can run in the background (`can_search_in_background`).
     """
 
     name: str
@@ -107,6 +109,12 @@ class FollowingDetector(Protocol):
     def follow(self, rgb: np.ndarray, previous: Detection) -> Detection | None:
         """``previous``'s person in this frame ``rgb (H, W, 3) uint8``, or None when lost."""
         ...
+
+
+def can_search_in_background(detector: object) -> bool:
+    """Whether ``detector`` splits ``detect`` into ``detect_rois`` (the detector pass, run beside the models on one
+    frame) and ``detect_from_rois`` (the landmark confirmation, on the next frame)."""
+    return callable(getattr(detector, "detect_rois", None)) and callable(getattr(detector, "detect_from_rois", None))
 
 
 def can_follow(detector: object) -> bool:

@@ -352,9 +352,18 @@ class BlazePoseDetector:
         ``window``: run only that detector window (`detect_rois`; a scan spread over frames), None = all.
         """
         rgb = check_rgb(rgb)
+        scores, kps = self.detect_rois(rgb, window)
+        return self.detect_from_rois(rgb, scores, kps, known)
+
+    def detect_from_rois(self, rgb: np.ndarray, scores: np.ndarray, kps: np.ndarray,
+                         known: Sequence[Detection] = ()) -> list[Detection]:
+        """The second half of `detect`: the people of detector ROIs (``scores (K,)``, ``kps (K, 4, 2)`` px, from
+        `detect_rois` on this frame or the previous one) measured by the landmark model in ``rgb``; ``known`` as in
+        `detect`. The pipeline's background search runs `detect_rois` on frame k beside the models and this on
+        frame k+1 (the landmark ROI, like `follow`'s, is built for one frame of motion)."""
+        rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
         known = [d for d in known if d is not None]
-        scores, kps = self.detect_rois(rgb, window)
         boxes, out_scores, keypoints, hints = [], [], [], []
         for score, kp in zip(scores, kps):
             if self._lm is None:
