@@ -26,7 +26,7 @@ from training.posebert.config import config_from_dict
 from training.posebert.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-CKPTS = {"posebert.onnx": ROOT / "runs/posebert_causal/ckpt_best.pt",
+CKPTS = {"posebert.onnx": ROOT / "runs/posebert_causal_v6a/ckpt_best.pt",   # stage 3, posebert_causal.yaml
          "posebert_lag4.onnx": ROOT / "runs/posebert_lag4/ckpt_best.pt"}
 T = 8   # window of the small exported temporal models
 SMALL = ["--input-size", "64", "--window", str(T), "--temporal-layers", "1", "--temporal-dim", "32",
@@ -77,13 +77,17 @@ def _temporal_feeds(model, seed=0, shape_std=0.3):
 
 
 def _check_temporal(path, model, body):
-    """onnxruntime joints == torch joints == body.joints(6D -> R of the ONNX poses, betas)."""
+    """onnxruntime joints == torch joints == body.joints(6D -> R of the ONNX poses, betas), at the read-out slot
+    (the exported graph's ``joints`` hold that slot only: metadata ``joints_frames: readout``)."""
     feeds = _temporal_feeds(model)
     pose_out, joints = _run(path, {k: v.numpy() for k, v in feeds.items()})
+    i = model.readout_index
+    assert joints.shape == (2, 1, 24, 3)
     with torch.no_grad():
         ref_pose, ref_joints = model(*feeds.values())
-        rot = _rotmat_6d(pose_out).reshape(-1, 24, 3, 3)
-        betas = feeds["betas"].reshape(-1, body.num_shape)
+        ref_joints = ref_joints[:, i:i + 1]
+        rot = _rotmat_6d(pose_out[:, i])
+        betas = feeds["betas"][:, i]
         indep = body.joints(rot, betas).reshape(joints.shape).numpy()
         rest_only = body.joints(rot, torch.zeros_like(betas)).reshape(joints.shape).numpy()
     np.testing.assert_allclose(pose_out, ref_pose.numpy(), atol=ATOL, rtol=0)
