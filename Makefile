@@ -41,13 +41,16 @@ clean:
 SPIN_SAMPLES ?= 3000
 SHARED ?= ../shared/data
 LIFT_SUBJECTS ?= 01 03 06 10 13 131 135 14 16 35 94
+RENDER_SUBJECTS ?= 01 03 05 06 131
 train-spin: setup
+	[ -d runs/mocap/06 ] || $(PY) -m training.mocap_cli import-mocap $(SHARED)/cmu $(SHARED)/cmu-cc $(SHARED)/cmu-more \
+		--out runs/mocap --body anny --fps 30 --test-subjects 131 16 35 01 12 14 --val-subjects 03 10
+	# the renderer's motion: the CMU and CMU-CC subjects of that canonical import on the Anny body (held out: 05)
+	mkdir -p runs/render_motion && for s in $(RENDER_SUBJECTS); do [ -d runs/render_motion/$$s ] || cp -r runs/mocap/$$s runs/render_motion/; done
 	$(PY) -m training.spin.render_shards --split val --out runs/spin/shards/val --count 64
 	$(PY) -m training.spin.render_shards --split test --out runs/spin/shards/test --count 128
 	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
 	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test
-	[ -d runs/mocap/06 ] || $(PY) -m training.mocap_cli import-mocap $(SHARED)/cmu $(SHARED)/cmu-cc $(SHARED)/cmu-more \
-		--out runs/mocap --body anny --fps 30 --test-subjects 131 16 35 01 12 14 --val-subjects 03 10
 	[ -f runs/spin/lifting/table.npz ] || $(PY) -m training.spin.lifting --subjects $(LIFT_SUBJECTS) --count 30000 \
 		--out runs/spin/lifting/table.npz
 	$(PY) -m training.spin.train --config training/configs/spin_keypoints.yaml --out runs/spin_keypoints

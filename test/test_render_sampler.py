@@ -273,3 +273,26 @@ def test_batched_samples_equal_single_ones(gen):
         np.testing.assert_allclose(many[k]["joints2d"], one["joints2d"], atol=1e-2)
         assert np.abs(many[k]["image"].astype(int) - one["image"]).mean() < 3.0
         assert many[k]["meta"]["outfit"] == one["meta"]["outfit"] and many[k]["upper_body"] == one["upper_body"]
+
+
+def test_motion_fitted_on_another_body_is_named_before_rendering(tmp_path, caplog):
+    """Rotations fitted on the skeleton body put Anny's joints elsewhere than the mocap's (and differ from what the
+    temporal model and the lifting table see): the renderer's pose source says so, naming the re-import."""
+    import logging
+
+    from training.data.motion import MotionSequence
+    from training.render.poses import MotionPoses
+
+    rot = np.tile(np.eye(3, dtype=np.float32), (12, 24, 1, 1))
+    for body, shape in (("skeleton", 10), ("anny", 6)):
+        folder = tmp_path / body
+        MotionSequence(rot, np.zeros((12, 3), np.float32), np.zeros(shape, np.float32), body, 30.0, "77",
+                       "77_01").save(folder / "77_01.npz")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="training.render.poses"):
+            MotionPoses(folder, "all", body="anny")
+        named = [r.getMessage() for r in caplog.records if "fitted on the" in r.getMessage()]
+        if body == "skeleton":
+            assert named and "--body anny" in named[0] and "'anny'" in named[0]
+        else:
+            assert not named

@@ -62,7 +62,7 @@ def check_inputs(cfg, fits: str | None = None) -> None:
     for d, name in ((cfg.textures_dir, "texture"), (cfg.backgrounds_dir, "background")):
         if d:
             ImageLibrary(d, cfg.heldout_fraction, name=name)
-    make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split)
+    make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split, body=cfg.body)
     if fits:
         from training.render.refit import load_fits
         load_fits(fits)

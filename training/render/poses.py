@@ -1,7 +1,7 @@
 """Where body poses and shapes come from: imported motion capture, or random plausible poses.
 
 :class:`MotionPoses` draws frames from canonical motion files (``training.data`` import, e.g.
-``python -m training.mocap_cli import-mocap ../shared/data/cmu --out runs/render_motion``), split
+``python -m training.mocap_cli import-mocap ../shared/data/cmu --out runs/render_motion --body anny``), split
 by subject like the motion datasets. :class:`RandomPoses` (behind ``--random-poses``) perturbs the
 T-pose with bounded random joint rotations (arms down, knees bending forward only) when no motion
 capture is around. Shapes are drawn separately (:func:`sample_shape`) for the body model in use,
@@ -41,13 +41,20 @@ class MotionPoses:
         ValueError: no motion files in the folder.
     """
 
-    def __init__(self, folder: str | Path, split: str = "train", fps: float | None = 30.0) -> None:
+    def __init__(self, folder: str | Path, split: str = "train", fps: float | None = 30.0,
+                 body: str | None = None) -> None:
         from training.data.dataset import load_motion_dir, split_sequences
 
         seqs = load_motion_dir(folder)
         if not seqs:
             raise ValueError(f"no canonical motion files in {folder} (import some with "
                              "`python -m training.mocap_cli import-mocap SRC --out DIR`)")
+        fitted = sorted({s.body_model for s in seqs})
+        if body is not None and fitted != [body]:
+            # rotations fitted on another body put the rendered body's joints elsewhere than the mocap's, and
+            # differ from what the temporal model and the lifting table (imported on this body) see
+            log.warning("%s: motion fitted on the %s body, rendered on '%s': re-import with `python -m "
+                        "training.mocap_cli import-mocap SRC --out DIR --body %s`", folder, "/".join(fitted), body, body)
         if split != "all" and len(seqs) >= 3:
             train, val, test = split_sequences(seqs, val=0.0, test=0.2)
             seqs = train if split == "train" else test
@@ -102,7 +109,7 @@ class RandomPoses:
         return _rotvec_to_rotmat(rv).astype(np.float32), {"source": "random"}
 
 
-def import_shared_motion(out: str | Path = DEFAULT_MOTION_DIRS[0]) -> Path | None:
+def import_shared_motion(out: str | Path = DEFAULT_MOTION_DIRS[0], body: str = "anny") -> Path | None:
     """Import the shared CMU clips (``<shared data>/cmu``, 3 walks, ~15 s) into ``out`` when no motion
     is around; returns ``out``, or None without shared data."""
     from training.render.make_shards import shared_data_dir
@@ -111,12 +118,13 @@ def import_shared_motion(out: str | Path = DEFAULT_MOTION_DIRS[0]) -> Path | Non
         return None
     from training.mocap_cli import main as mocap_main
     log.warning("no imported motion capture: importing %s into %s", d / "cmu", out)
-    if mocap_main(["import-mocap", str(d / "cmu"), "--out", str(out), "--fps", "30"]) != 0:
+    if mocap_main(["import-mocap", str(d / "cmu"), "--out", str(out), "--fps", "30", "--body", body]) != 0:
         return None
     return Path(out)
 
 
-def make_pose_source(motion_dir: str | Path | None, random_poses: bool = False, split: str = "train"):
+def make_pose_source(motion_dir: str | Path | None, random_poses: bool = False, split: str = "train",
+                     body: str | None = None):
     """MotionPoses from ``motion_dir`` (or the first default folder that exists; with neither, the
     shared CMU clips are imported into ``runs/render_motion`` first), else RandomPoses when allowed.
 
@@ -128,13 +136,13 @@ def make_pose_source(motion_dir: str | Path | None, random_poses: bool = False, 
     cands = [motion_dir] if motion_dir else list(DEFAULT_MOTION_DIRS)
     for c in cands:
         if c and Path(c).exists():
-            return MotionPoses(c, split)
+            return MotionPoses(c, split, body=body)
     if not motion_dir:
-        got = import_shared_motion()
+        got = import_shared_motion(body=body or "anny")
         if got is not None:
-            return MotionPoses(got, split)
+            return MotionPoses(got, split, body=body)
     raise ValueError(f"no motion capture found in {cands}: import clips with `python -m training.mocap_cli "
-                     "import-mocap ../shared/data/cmu --out runs/render_motion` or pass random_poses=True")
+                     "import-mocap ../shared/data/cmu --out runs/render_motion --body anny` or pass random_poses=True")
 
 
 def sample_shape(body_name: str, num_shape: int, rng: np.random.Generator) -> np.ndarray:

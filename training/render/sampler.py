@@ -196,7 +196,7 @@ class SampleGenerator:
                        if cfg.backgrounds_dir else None)
         self.appearance = AppearanceSampler(self.renderer.layout, self.textures, cfg.split, cfg.photo_fabric_prob)
         self.backgrounds = PhotoBackgrounds(self.photos, cfg.split)
-        self.poses = make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split)
+        self.poses = make_pose_source(cfg.motion_dir, cfg.random_poses, cfg.split, body=cfg.body)
         self.body = self.renderer.mesh.body
         self._rest_key: bytes | None = None
         self._rest_off = np.zeros((skeleton.NUM_JOINTS, 3))
