@@ -425,3 +425,22 @@ def test_evaluate_clips_streams_every_method(seqs):
     assert res["_gt"]["frames"] == frames
     for r in (res["per-frame input"], res["m"]):
         assert all(np.isfinite(r[k]) and r[k] > 0 for k in ("mpjpe", "pa_mpjpe", "accel_err"))
+
+
+@pytest.mark.parametrize("lag", [0, 2])
+def test_an_exported_file_warm_starts_a_new_model_exactly(tmp_path, lag):
+    """``train.init_from`` reads the pose network back out of a file exported through ``ReadoutJoints`` (weights
+    named ``model.<key>``, the rest anonymous): every pose weight equal, outputs equal."""
+    from training.posebert.checkpoint import load_onnx_weights
+
+    src = _tiny("causal", lag, layers=2, seed=3)
+    with torch.no_grad():      # trained-like weights: no two initializers equal (the exporter merges equal ones)
+        for p in src.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = export.export_temporal(src, tmp_path / "m.onnx")
+    model_meta.write_metadata(path, export.temporal_metadata(src, export.DEFAULT_OPSET, 3))
+    dst = _tiny("causal", lag, layers=2, seed=9)
+    load_onnx_weights(dst, path)
+    for k, v in src.state_dict().items():
+        if not k.startswith("body."):
+            assert torch.equal(v, dst.state_dict()[k]), k

@@ -99,7 +99,8 @@ def load_onnx_weights(model: PoseBERT, onnx_path: str | Path, atol: float = 1e-4
     if not onnx_path.is_file():
         raise FileNotFoundError(f"no such ONNX model to initialise from: {onnx_path}")
     g = onnx.load(str(onnx_path)).graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    # files exported through training.export.ReadoutJoints name the pose network's weights "model.<key>"
+    inits = {i.name.removeprefix("model."): numpy_helper.to_array(i) for i in g.initializer}
     sd = model.state_dict()
     pose_keys = [k for k in sd if not k.startswith("body.")]
     new = {}
