@@ -194,14 +194,11 @@ class WindowedFollower(FakeFollower):
         return sorted([*known, *new], key=lambda d: -d.score)
 
 
-def test_the_periodic_search_runs_one_detector_window_per_frame(model):
-    """A detector of 3 windows (blazepose: the whole frame + tiles): the search for new people every
-    redetect_every frames runs one window per frame (no frame pays for all of them); a newcomer seen by the last
-    window only is found in that frame and confirmed in the next."""
-    det = WindowedFollower(windows=3)
-    pipe = pipeline(model, det, redetect_every=5)
+def newcomer_seen_by_last_window(pipe, det, frames: int = 14) -> tuple[list[bool], int | None]:
+    """Person 0 followed all along; from frame 2 person 1, whom only detector window 2 sees. Returns whether the
+    detector ran on each frame, and the first frame with an estimate of person 1."""
     first_b, runs = None, []
-    for k in range(14):
+    for k in range(frames):
         det.people = {0: box(80)}
         if k >= 2:
             det.people[1] = box(240, h=100)
@@ -210,6 +207,16 @@ def test_the_periodic_search_runs_one_detector_window_per_frame(model):
         runs.append(res.detector_ran)
         if first_b is None and any((e.det_box[0] + e.det_box[2]) / 2 > 160 for e in res.estimates):
             first_b = k
+    return runs, first_b
+
+
+def test_the_periodic_search_runs_one_detector_window_per_frame(model):
+    """A detector of 3 windows (blazepose: the whole frame + tiles): the search for new people every
+    redetect_every frames runs one window per frame (no frame pays for all of them); a newcomer seen by the last
+    window only is found in that frame and confirmed in the next."""
+    det = WindowedFollower(windows=3)
+    pipe = pipeline(model, det, redetect_every=5)
+    runs, first_b = newcomer_seen_by_last_window(pipe, det)
     assert [k for k, r in enumerate(runs) if r] == [0, 5, 6, 7, 10, 11, 12]
     assert det.calls == [None, 0, 1, 2, 0, 1, 2]
     assert first_b == 8                          # window 2 ran at frame 7; ByteTrack confirms it at frame 8
@@ -305,16 +312,7 @@ def test_the_periodic_search_runs_beside_the_models_and_is_confirmed_next_frame(
     det = SplitFollower(windows=3)
     pipe = pipeline(model, det, redetect_every=5)
     assert pipe.background
-    first_b, runs = None, []
-    for k in range(14):
-        det.people = {0: box(80)}
-        if k >= 2:
-            det.people[1] = box(240, h=100)
-            det.seen_by[1] = {2}
-        res = step(pipe, det, k)
-        runs.append(res.detector_ran)
-        if first_b is None and any((e.det_box[0] + e.det_box[2]) / 2 > 160 for e in res.estimates):
-            first_b = k
+    runs, first_b = newcomer_seen_by_last_window(pipe, det)
     assert det.calls == [None]                           # frame 0: nobody followed, every window at once
     assert det.rois_calls == [0, 1, 2, 0, 1, 2]          # search windows of frames 5-7 and 10-12
     assert det.threads[0] != "MainThread" and all(t.startswith("person-search") for t in det.threads)
