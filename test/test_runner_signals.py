@@ -103,9 +103,25 @@ def test_nodes_die_with_a_killed_runner():
     while time.monotonic() < deadline and any(alive(p) for p in pids.values()):
         time.sleep(0.2)
     left = [n for n, pid in pids.items() if alive(pid)]
+    where = {n: _where(pids[n]) for n in left}     # seen once in a full suite (the controller): where it waited
     for n in left:
         os.kill(pids[n], signal.SIGKILL)
-    assert not left, f"orphaned after the runner was killed: {left}"
+    assert not left, f"orphaned after the runner was killed: {where}"
+
+
+def _where(pid: int) -> str:
+    """State, kernel wait channel, signal masks and threads of a live process (for a failure message)."""
+    out = []
+    for name in ("wchan", "status"):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text()
+        except OSError as e:
+            text = repr(e)
+        if name == "status":
+            text = " ".join(line for line in text.splitlines()
+                            if line.split(":")[0] in ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigCgt"))
+        out.append(f"{name}: {text.strip()}")
+    return "; ".join(out)
 
 
 def test_a_camera_at_the_end_of_its_folder_ends_the_run(tmp_path):
