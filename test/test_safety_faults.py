@@ -192,7 +192,7 @@ def _stopped_by_near_person(**kw):
 
 
 def test_a_person_who_stopped_the_robot_and_vanished_holds_the_stop():
-    m = _stopped_by_near_person(vanish_hold=2.0)
+    m = _stopped_by_near_person(vanish_hold=2.0, vanish_near_distance=0.0)   # the near-field rule off: below
     decisions = []
     for k in range(40):                              # nobody seen for 4 s: too close for the camera, not gone
         t = 10.55 + 0.1 * k
@@ -206,6 +206,23 @@ def test_a_person_who_stopped_the_robot_and_vanished_holds_the_stop():
     assert after and all(d.state != State.STOP for d in after), after[:2]
 
 
+def test_a_person_who_vanished_next_to_the_robot_holds_the_stop_for_vanish_hold_near():
+    """Last seen within vanish_near_distance of the robot body: the camera's near-field blind spot (a forward camera
+    loses a person who walks up to the stopped robot), so the STOP is held for vanish_hold_near, not vanish_hold."""
+    m = _stopped_by_near_person(vanish_hold=2.0, vanish_near_distance=1.0, vanish_hold_near=6.0)
+    decisions = []
+    for k in range(90):
+        t = 10.55 + 0.1 * k
+        feed(m, t, [])
+        decisions.append((t, m.step(t)))
+    last_zone_stop = max(t for t, d in decisions if d.zone == "stop")
+    held = [d for t, d in decisions if last_zone_stop < t <= last_zone_stop + 5.9]
+    assert held and all((d.state, d.zone) == (State.STOP, "vanished") for d in held)
+    assert "vanish_hold_near 6 s" in held[-1].reason and "m from the robot" in held[-1].reason
+    after = [d for t, d in decisions if t > last_zone_stop + 6.1]
+    assert after and all(d.state != State.STOP for d in after), after[:2]
+
+
 def test_a_person_seen_again_outside_releases_without_the_vanish_hold():
     m = _stopped_by_near_person(vanish_hold=30.0)
     for k in range(6):
@@ -216,7 +233,7 @@ def test_a_person_seen_again_outside_releases_without_the_vanish_hold():
 
 
 def test_vanish_hold_zero_releases_as_before():
-    m = _stopped_by_near_person(vanish_hold=0.0)
+    m = _stopped_by_near_person(vanish_hold=0.0, vanish_hold_near=0.0)   # both holds off
     for k in range(6):
         t = 10.55 + 0.05 * k
         feed(m, t, [])

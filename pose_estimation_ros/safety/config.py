@@ -125,6 +125,8 @@ class SafetyConfig:
     param_reject_hold: float = 2.0
     max_people: int = 64                # more people in one message => FAULT (bounded work per message)
     vanish_hold: float = 2.0            # s a person-caused STOP is held after that person is no longer seen
+    vanish_near_distance: float = 1.0   # m: a stopper last seen this close to the robot body vanished into its blind spot
+    vanish_hold_near: float = 10.0      # s the STOP is held then (>= vanish_hold; the camera cannot see them go)
     max_joint_distance: float = 100.0   # m from the camera; a joint farther away is implausible => FAULT
 
     def zone(self, name: str) -> ZoneConfig:
@@ -179,6 +181,11 @@ _GLOBAL: dict[str, tuple[str, str, float | None, float | None, tuple | None, boo
     "vanish_hold": ("vanish_hold", "Hold a STOP caused by a person for this long after that person is no longer "
                     "seen (a person too close for the camera is still there; s, 0 disables).", 0.0, 3600.0, None,
                     False),
+    "vanish_near_distance": ("vanish_near_distance", "A person who stopped the robot and was last seen this close "
+                             "to its body (m) vanished into the camera's near-field blind spot: their STOP is held "
+                             "for vanish_hold_near instead of vanish_hold.", 0.0, 100.0, None, False),
+    "vanish_hold_near": ("vanish_hold_near", "Hold the STOP of a person who vanished within vanish_near_distance for "
+                         "this long (s; the effective hold is at least vanish_hold).", 0.0, 3600.0, None, False),
     "max_people": ("max_people", "FAULT (stop) when a pose message holds more people than this (bounds the "
                    "work per message).", 1, 10000, None, False),
     "max_joint_distance": ("max_joint_distance", "FAULT (stop) when a joint is farther than this from the camera "

@@ -535,20 +535,29 @@ class SafetyMonitor:
 
     def _hold_vanished(self, now: float, target: Decision) -> Decision:
         """A person who stopped the robot and is no longer seen may be too close for the camera to see (below
-        or beside it): hold the STOP for ``vanish_hold`` s after they were last seen stopping it. Seeing them
-        again, outside every stop condition, releases it through the usual hysteresis."""
+        or beside it): hold the STOP for ``vanish_hold`` s after they were last seen stopping it, and for
+        ``vanish_hold_near`` s when they were last seen within ``vanish_near_distance`` of the robot body (the
+        camera's near-field blind spot: a forward camera loses a person who walks up to the stopped robot).
+        Seeing them again, outside every stop condition, releases it through the usual hysteresis."""
         if target.state == State.STOP and target.person_id >= 0:
-            self._stopper = (target.person_id, now, target.zone)
+            dist = next((p.distance for p in self.people if p.person_id == target.person_id), None)
+            if dist is None:    # a STOP still held by its hysteresis after the person vanished: keep their last distance
+                dist = self._stopper[3] if self._stopper is not None and self._stopper[0] == target.person_id \
+                    else math.inf
+            self._stopper = (target.person_id, now, target.zone, dist)
             return target
         if self._stopper is None:
             return target
-        pid, since, zone = self._stopper
-        if any(p.person_id == pid for p in self.people) or now - since > self.cfg.vanish_hold:
+        pid, since, zone, dist = self._stopper
+        near = dist <= self.cfg.vanish_near_distance
+        hold, name = ((max(self.cfg.vanish_hold, self.cfg.vanish_hold_near), "vanish_hold_near") if near
+                      else (self.cfg.vanish_hold, "vanish_hold"))
+        if any(p.person_id == pid for p in self.people) or now - since > hold:
             self._stopper = None
             return target
         return Decision(State.STOP, 0.0, "vanished", pid, target.min_distance,
                         f"person {pid} stopped the robot ({zone}) and is not seen since {now - since:.2f} s: "
-                        f"held for vanish_hold {self.cfg.vanish_hold:g} s")
+                        f"held for {name} {hold:g} s" + (f" (last seen {dist:.2f} m from the robot)" if near else ""))
 
     def _finish(self, now: float, target: Decision) -> Decision:
         cfg = self.cfg
