@@ -444,3 +444,16 @@ def test_an_exported_file_warm_starts_a_new_model_exactly(tmp_path, lag):
     for k, v in src.state_dict().items():
         if not k.startswith("body."):
             assert torch.equal(v, dst.state_dict()[k]), k
+
+
+def test_latency_cli_reads_the_shape_size_from_the_graph(capsys):
+    """The shipped models take Anny's 6 shape values (the CLI used to feed 10 and failed on them)."""
+    from pathlib import Path
+
+    from training.posebert import latency
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "posebert.onnx"
+    r = latency.ort_latency(shipped, threads=1, runs=3, warmup=1)
+    assert r["median_ms"] > 0 and r["runs"] == 3
+    assert latency.main([str(shipped), "--runs", "3"]) == 0
+    assert "median" in capsys.readouterr().out

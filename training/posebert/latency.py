@@ -15,7 +15,7 @@ from pose_estimation_ros.perception import metadata as model_meta
 
 
 def ort_latency(path: str | Path, threads: int = 1, runs: int = 300, warmup: int = 30,
-                window: int | None = None, num_betas: int = 10) -> dict[str, float]:
+                window: int | None = None, num_betas: int | None = None) -> dict[str, float]:
     """Median / p90 / mean milliseconds of one (1, T) window through ``path`` on the CPU provider.
 
     Args:
@@ -29,6 +29,8 @@ def ort_latency(path: str | Path, threads: int = 1, runs: int = 300, warmup: int
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     if window is None:
         window = int(sess.get_inputs()[0].shape[1])
+    if num_betas is None:      # the graph's shape input (10 for the skeleton body, 6 for Anny)
+        num_betas = int(sess.get_inputs()[1].shape[2])
     rng = np.random.default_rng(0)
     names = model_meta.TEMPORAL_INPUTS
     feeds = {names[0]: rng.normal(size=(1, window, 24, 6)).astype(np.float32),
