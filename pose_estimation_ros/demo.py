@@ -90,10 +90,12 @@ class DemoMonitor:
         self.frames = 0
         self.pose_msgs = 0
         self.poses = 0
-        self.matched = 0
+        # (stamp, first person's joints or None) of every pose message, matched against the frame stamps when the
+        # summary is made: a pose message can reach this monitor before its frame's camera_info (two topics, two
+        # readers), so matching on arrival counted such messages as unmatched
+        self.pose_stamps: list[tuple[int, np.ndarray | None]] = []
         self.latency: dict[str, list[float]] = {k: [] for k in ("age_ms", "total_ms", "per_frame_ms", "temporal_ms")}
         self.states: Counter = Counter()
-        self.mpjpe: list[float] = []
 
     def _on_frame(self, msg: CameraInfo) -> None:
         self.frames += 1
@@ -107,11 +109,8 @@ class DemoMonitor:
     def _on_poses(self, msg: HumanPose3DArray) -> None:
         self.pose_msgs += 1
         self.poses += len(msg.humans)
-        stamp = stamp_to_ns(msg.header.stamp)
-        self.matched += stamp in self.image_stamps
         humans = humans_from_msg(msg)
-        if humans and stamp in self.gt:
-            self.mpjpe.append(1000.0 * root_relative_mpjpe(humans[0][1], self.gt[stamp]))
+        self.pose_stamps.append((stamp_to_ns(msg.header.stamp), humans[0][1] if humans else None))
 
     def _on_latency(self, msg: PerceptionLatency) -> None:
         for k in self.latency:
@@ -127,8 +126,11 @@ class DemoMonitor:
             self.executor.spin_once(timeout_sec=left)
 
     def summary(self, duration_s: float) -> Summary:
-        return Summary(duration_s, self.frames, self.pose_msgs, self.poses, self.matched, self.latency,
-                       self.states, self.mpjpe)
+        matched = sum(stamp in self.image_stamps for stamp, _ in self.pose_stamps)
+        mpjpe = [1000.0 * root_relative_mpjpe(joints, self.gt[stamp]) for stamp, joints in self.pose_stamps
+                 if joints is not None and stamp in self.gt]
+        return Summary(duration_s, self.frames, self.pose_msgs, self.poses, matched, self.latency,
+                       self.states, mpjpe)
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -38,3 +38,28 @@ def test_runner_argument_parsing_errors():
         parse_sets(["window=8"])
     with pytest.raises(SystemExit, match="node:from:=to"):
         parse_remaps(["perception:image"])
+
+
+def test_demo_monitor_matches_a_pose_that_arrives_before_its_frame():
+    """Two topics, two readers: a pose message can reach the monitor before its frame's camera_info. The summary
+    matches stamps when it is made, so such a message still counts as a frame's (it counted as unmatched once)."""
+    from pose_estimation_msgs.msg import HumanPose3DArray
+    from sensor_msgs.msg import CameraInfo
+
+    from pose_estimation_ros.demo import DemoMonitor
+
+    mon = DemoMonitor(namespace="demo_order_test")
+    try:
+        early = HumanPose3DArray()
+        early.header.stamp.sec, early.header.stamp.nanosec = 5, 100
+        mon._on_poses(early)                  # the pose first ...
+        info = CameraInfo()
+        info.header.stamp = early.header.stamp
+        mon._on_frame(info)                   # ... its frame after it
+        lost = HumanPose3DArray()
+        lost.header.stamp.sec = 6             # a pose whose frame never came
+        mon._on_poses(lost)
+        s = mon.summary(1.0)
+        assert (s.frames, s.pose_msgs, s.stamps_matched) == (1, 2, 1)
+    finally:
+        mon.close()
