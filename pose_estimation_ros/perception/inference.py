@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .metadata import (JOINTS_READOUT, JOINTS_WINDOW, KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT,
-                       PER_FRAME_KEYPOINTS, PER_FRAME_OUTPUTS, TEMPORAL_INPUTS, TEMPORAL_OUTPUTS, ModelMetadata,
-                       ModelMetadataError, check_metadata, load_metadata, temporal_joints_slot)
+from .metadata import (JOINTS_READOUT, KIND_PER_FRAME, KIND_TEMPORAL, PER_FRAME_INPUT, PER_FRAME_KEYPOINTS,
+                       PER_FRAME_OUTPUTS, TEMPORAL_INPUTS, TEMPORAL_OUTPUTS, ModelMetadata, ModelMetadataError,
+                       check_metadata, load_metadata, temporal_joints_frames)
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ class OnnxModel:
             if shape[1] != self.meta.window:
                 raise ModelMetadataError(
                     f"{self.path}: graph window {shape[1]} differs from its metadata window {self.meta.window}")
-            temporal_joints_slot(self.meta, 0)          # an unknown joints_frames value raises here
-            jf = (self.meta.architecture or {}).get("joints_frames", JOINTS_WINDOW)
+            jf = temporal_joints_frames(self.meta)
             frames = 1 if jf == JOINTS_READOUT else self.meta.window
             jshape = self.session.get_outputs()[1].shape
             if len(jshape) != 4 or jshape[1] != frames:

@@ -33,15 +33,22 @@ TEMPORAL_OUTPUTS = ("pose6d_out", "joints")                 # (1,T,24,6) (1,T,24
 JOINTS_READOUT, JOINTS_WINDOW = "readout", "window"
 
 
+def temporal_joints_frames(meta: "ModelMetadata") -> str:
+    """A temporal model's ``architecture.joints_frames`` (``readout`` | ``window``, absent = ``window``).
+
+    Raises:
+        ModelMetadataError: any other value.
+    """
+    frames = (meta.architecture or {}).get("joints_frames", JOINTS_WINDOW)
+    if frames not in (JOINTS_READOUT, JOINTS_WINDOW):
+        raise ModelMetadataError(f"unknown temporal joints_frames '{frames}' (expected '{JOINTS_READOUT}' or "
+                                 f"'{JOINTS_WINDOW}')")
+    return frames
+
+
 def temporal_joints_slot(meta: "ModelMetadata", readout: int) -> int:
     """Index into a temporal model's ``joints`` output of the read-out slot ``readout`` (T-1-lag)."""
-    frames = (meta.architecture or {}).get("joints_frames", JOINTS_WINDOW)
-    if frames == JOINTS_READOUT:
-        return 0
-    if frames == JOINTS_WINDOW:
-        return readout
-    raise ModelMetadataError(f"unknown temporal joints_frames '{frames}' (expected '{JOINTS_READOUT}' or "
-                             f"'{JOINTS_WINDOW}')")
+    return 0 if temporal_joints_frames(meta) == JOINTS_READOUT else readout
 
 
 class ModelMetadataError(RuntimeError):
