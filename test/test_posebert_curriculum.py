@@ -243,8 +243,9 @@ def test_fitted_mixture_errors_name_the_problem(tmp_path):
     assert fitted_mixture_model(_cfg()) is None
     with pytest.raises(FileNotFoundError, match="fitted_model"):
         fitted_mixture_model(_cfg(fitted_prob=0.5, fitted_model=str(tmp_path / "missing.json")))
-    with pytest.raises(ValueError, match="fitted_prob"):
-        fitted_mixture_model(_cfg(fitted_prob=1.5, fitted_model=str(_fitted(tmp_path))))
+    for bad in (1.5, -0.1):       # a negative share is an error too, not "off"
+        with pytest.raises(ValueError, match="fitted_prob"):
+            fitted_mixture_model(_cfg(fitted_prob=bad, fitted_model=str(_fitted(tmp_path))))
     with pytest.raises(ValueError, match="fitted_scale"):
         fitted_mixture_model(_cfg(fitted_prob=0.5, fitted_model=str(_fitted(tmp_path)), fitted_scale_min=2.0,
                                   fitted_scale_max=1.0))

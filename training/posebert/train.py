@@ -87,10 +87,10 @@ def noise_scales(cfg: PoseBERTConfig, step: int, batch: int, generator: torch.Ge
 def fitted_mixture_model(cfg: PoseBERTConfig) -> FittedNoise | None:
     """The fitted per-frame error model mixed into the Gaussian curriculum (``corruption.fitted_prob`` > 0), or None."""
     c = cfg.corruption
-    if c.fitted_prob <= 0:
-        return None
-    if not 0 < c.fitted_prob <= 1:
+    if not 0 <= c.fitted_prob <= 1:
         raise ValueError(f"corruption.fitted_prob must be in [0, 1], got {c.fitted_prob}")
+    if c.fitted_prob == 0:
+        return None
     if c.noise != "gaussian":
         raise ValueError(f"corruption.fitted_prob mixes into the gaussian noise, not '{c.noise}'")
     if not c.fitted_model or not Path(c.fitted_model).is_file():
