@@ -105,6 +105,16 @@ def start_node(spec: NodeSpec, cfg_dir: Path, overrides: dict[str, str] | None =
                             process_group=0, preexec_fn=lambda: _child_setup(spec.nice))
 
 
+def dump_stacks(proc: subprocess.Popen, wait: float = 1.0) -> None:
+    """Ask a node that did not stop for its threads' stacks (SIGUSR1: ``faulthandler`` in ``nodes.entry``
+    prints them to the node's stderr or log) and give it ``wait`` seconds to write them."""
+    try:
+        proc.send_signal(signal.SIGUSR1)
+        proc.wait(wait)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        pass
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0, interrupt: bool = True) -> int:
     """SIGINT (which rclpy turns into a clean shutdown; skipped with ``interrupt=False`` when already sent),
     SIGKILL after ``timeout`` seconds; the return code. A second SIGINT would interrupt the node's clean-up."""
@@ -114,6 +124,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0, interrupt: bool =
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            dump_stacks(proc)
             proc.kill()
             proc.wait()
     return proc.returncode

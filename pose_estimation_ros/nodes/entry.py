@@ -11,8 +11,11 @@ node's ``on_callback_error(exc)`` hook (the controller commands zero speed there
 from __future__ import annotations
 
 import difflib
+import faulthandler
+import os
 import signal
 import sys
+import threading
 import traceback
 from typing import Callable
 
@@ -31,6 +34,11 @@ BUILTIN_PARAMETERS = ("use_sim_time", "start_type_description_service")
 BUILTIN_PREFIXES = ("qos_overrides.",)
 # Configuration errors rclpy raises while a node declares its parameters.
 CONFIG_ERRORS: tuple[type[BaseException], ...] = (ParameterException,)
+
+
+# Seconds the clean-up after spinning (destroying the node's entities, shutting rclpy down) may take before
+# the node prints its threads' stacks and exits anyway: below the runner's 5 s before SIGKILL.
+CLEANUP_LIMIT_S = 4.0
 
 
 class NodeFinished(Exception):
@@ -72,6 +80,43 @@ def _report_callback_error(node: Node, exc: BaseException, seen: set[str]) -> No
             node.get_logger().error(f"on_callback_error failed too: {e!r}")
 
 
+class SigintHandler:
+    """Python's SIGINT handler while rclpy runs (rclpy's own handler shuts the context down, then calls this).
+
+    The first SIGINT raises nothing: the spin loop sees the context shut down at its next turn and the node
+    cleans up. A ``KeyboardInterrupt`` raised at an arbitrary point (inside a callback, or the executor's
+    bookkeeping between taking a message and running it) could leave a lock or an entity handle held and the
+    clean-up waiting on it. A second SIGINT forces a ``KeyboardInterrupt``. A SIGINT that arrives before rclpy
+    is initialised ends the process at once (nothing has started).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.rclpy_ready = False
+
+    def __call__(self, signum: int, _frame) -> None:
+        self.count += 1
+        if not self.rclpy_ready:
+            os._exit(0)
+        if self.count > 1:
+            raise KeyboardInterrupt
+
+
+def _cleanup_watchdog(label: str, limit: float = CLEANUP_LIMIT_S) -> threading.Timer:
+    """A started daemon timer: if the clean-up is still running after ``limit`` s, print every thread's stack
+    to stderr (where it hangs) and end the process with 0 (the node's work had stopped); cancel it when done."""
+    def fire() -> None:
+        print(f"[{label}] warning: clean-up still running after {limit:g} s; exiting without it "
+              "(thread stacks follow)", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(0)
+    t = threading.Timer(limit, fire)
+    t.daemon = True
+    t.start()
+    return t
+
+
 def spin_guarded(node: Node) -> None:
     """Spin ``node`` until shutdown; exceptions from callbacks are reported, not fatal.
 
@@ -106,16 +151,23 @@ def run_node(factory: Callable[[], Node], label: str, fatal: tuple[type[BaseExce
 
     ``fatal``: the node's own configuration errors (raised while building it); they, rclpy's parameter
     errors, a parameter file rclpy cannot parse and parameters the node does not declare exit with 2.
-    SIGINT and SIGTERM stop the node cleanly (rclpy's signal handlers shut the context down).
+    SIGINT and SIGTERM stop the node cleanly (rclpy's signal handlers shut the context down; the callback
+    that is running finishes, see :class:`SigintHandler`); a clean-up that hangs is cut off after
+    ``CLEANUP_LIMIT_S`` with the threads' stacks on stderr.
     """
     # rclpy takes SIGINT/SIGTERM over from the quiet start-up handlers of ``nodes/__init__``: it shuts the
-    # context down and chains to Python's SIGINT handler (KeyboardInterrupt, caught below).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # context down and chains to Python's SIGINT handler (``SigintHandler``: nothing the first time).
+    sigint = SigintHandler()
+    signal.signal(signal.SIGINT, sigint)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGUSR1 prints every thread's stack to stderr: the runner sends it to a node that does not stop in
+    # time, before SIGKILL, so the log shows where it hung.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         rclpy.init(args=args)
     except RCLError as e:   # e.g. a parameter file with a YAML syntax error
         return _config_error(label, f"cannot start: {str(e).split(', at ')[0]}")
+    sigint.rclpy_ready = True
     try:
         node = factory()
     except fatal + CONFIG_ERRORS as e:
@@ -140,9 +192,11 @@ def run_node(factory: Callable[[], Node], label: str, fatal: tuple[type[BaseExce
     except NodeFinished as e:
         node.get_logger().info(f"finished: {e}")
     finally:
+        watchdog = _cleanup_watchdog(label)
         try:
             node.destroy_node()
         except Exception as e:  # noqa: BLE001 - clean-up after a shutdown race must not change the exit code
             print(f"[{label}] warning: clean-up: {e!r}", file=sys.stderr)
         rclpy.try_shutdown()
+        watchdog.cancel()
     return code
