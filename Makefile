@@ -42,6 +42,9 @@ SPIN_SAMPLES ?= 3000
 SHARED ?= ../shared/data
 LIFT_SUBJECTS ?= 01 03 06 10 13 131 135 14 16 35 94
 RENDER_SUBJECTS ?= 01 03 05 06 131
+# more image poses: the training part of these subjects (the renderer holds one out itself: 135), own render seed
+EXTRA_RENDER_SUBJECTS ?= 10 13 135 14 16 35 94
+EXTRA_SPIN_SAMPLES ?= 4000
 train-spin: setup
 	[ -d runs/mocap/06 ] || $(PY) -m training.mocap_cli import-mocap $(SHARED)/cmu $(SHARED)/cmu-cc $(SHARED)/cmu-more \
 		--out runs/mocap --body anny --fps 30 --test-subjects 131 16 35 01 12 14 --val-subjects 03 10
@@ -50,7 +53,10 @@ train-spin: setup
 	$(PY) -m training.spin.render_shards --split val --out runs/spin/shards/val --count 64
 	$(PY) -m training.spin.render_shards --split test --out runs/spin/shards/test --count 128
 	$(PY) -m training.spin.render_shards --split train --out runs/spin/shards/train --count $(SPIN_SAMPLES)
-	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test
+	mkdir -p runs/render_motion_extra && for s in $(EXTRA_RENDER_SUBJECTS); do [ -d runs/render_motion_extra/$$s ] || cp -r runs/mocap/$$s runs/render_motion_extra/; done
+	$(PY) -m training.spin.render_shards --config training/configs/spin_keypoints.yaml --set 'data.motion_dirs=[runs/render_motion_extra]' \
+		--split train --seed 1000 --out runs/spin/shards_extra/train --count $(EXTRA_SPIN_SAMPLES)
+	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test runs/spin/shards_extra/train
 	[ -f runs/spin/lifting/table.npz ] || $(PY) -m training.spin.lifting --subjects $(LIFT_SUBJECTS) --count 30000 \
 		--out runs/spin/lifting/table.npz
 	$(PY) -m training.spin.train --config training/configs/spin_keypoints.yaml --out runs/spin_keypoints

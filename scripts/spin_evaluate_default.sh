@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Export and evaluate the default MoCap-SPIN model after `make train-spin`: the README "MoCap-SPIN" tables, in the order run.
 # Needs the shards and runs/mocap (make train-spin) and the stand-in test shards (docs/mocap_spin.md, "Data and splits").
-# Today's default was made by 1000 more steps on the re-rendered (consistent) shards and scored with
-# scripts/spin_evaluate_consistent.sh runs/spin_kp_v2/ckpt_best.pt runs/spin_kp_v2/eval (README "MoCap-SPIN").
+# Today's default was made by 5000 more steps with the extra subjects' renders (training/configs/spin_keypoints.yaml)
+# and scored with scripts/spin_evaluate_consistent.sh runs/spin_kp_v3/ckpt_best.pt runs/spin_kp_v3/eval (README "MoCap-SPIN").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=".venv/bin/python"

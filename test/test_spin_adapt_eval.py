@@ -11,7 +11,7 @@ from training.body.base import SkeletonBody
 from training.spin import adapt
 from training.spin import data as spin_data
 from training.spin.config import config_from_dict
-from training.spin.evaluate import PerFrameRunner, frame_metrics, pck
+from training.spin.evaluate import PerFrameRunner, frame_metrics, pck, source_split_metrics
 from training.spin.finetune import bn_modules
 from training.spin.losses import project_weak
 from training.spin.train import train
@@ -84,6 +84,24 @@ def test_frame_metrics_by_hand():
     assert r["mpjpe"] == pytest.approx(50.0 * 23 / 24, rel=1e-4)   # 5 cm on 23 of 24 joints
     assert pck(torch.zeros(1, 2, 2), torch.tensor([[[0.0, 6.0], [0.0, 7.0]]]), torch.ones(1, 2), SIZE) == 0.5
 
+
+
+def test_metrics_split_by_whether_the_2d_source_found_the_person():
+    ds = spin_data.StickFigureDataset(SkeletonBody(10), SIZE, 4, seed=3)
+    batch = spin_data.collate([spin_data.standardize(ds[i], 10) for i in range(4)])
+    gt = batch["joints3d"] - batch["joints3d"][:, :1]
+    cam = torch.tensor([[0.5, 0.0, 0.0]]).repeat(4, 1)
+    # samples 0 and 2 exact; 1 and 3 off by 4 cm on every joint but the root
+    off = torch.tensor([0.0, 0.04, 0.0]) * (torch.arange(24)[None, :, None] > 0) * torch.tensor([0, 1, 0, 1])[:, None, None]
+    out = {"joints": gt + off, "cam": cam, "pose6d": torch.zeros(4, 24, 6), "betas": torch.zeros(4, 10)}
+    kp = torch.zeros(4, 17, 3)
+    kp[[0, 1, 3], 5, 2] = 0.9                   # the source found people 0, 1 and 3 (one confident keypoint is enough)
+    r = source_split_metrics(out, batch, kp)
+    assert r["source found"]["n"] == 3 and r["source missed"]["n"] == 1
+    assert r["source found"]["mpjpe"] == pytest.approx(40.0 * 23 / 24 * 2 / 3, rel=1e-4)   # two of three off
+    assert r["source missed"]["mpjpe"] == pytest.approx(0.0, abs=1e-6)                    # person 2, exact
+    kp[:, 5, 2] = 0.9
+    assert list(source_split_metrics(out, batch, kp)) == ["source found"]     # an empty subset is left out
 
 
 def test_video_predictions_feed_posebert_evaluation_and_the_noise_fit(ckpt, tmp_path):

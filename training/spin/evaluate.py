@@ -28,7 +28,7 @@ from training.geometry.rotations import rot6d_to_rotmat
 from training.posebert.metrics import accel_error, mpjpe, pa_mpjpe
 from training.spin.data import images_to_input
 
-__all__ = ["PerFrameRunner", "frame_metrics", "video_metrics", "video_predictions", "pck", "main"]
+__all__ = ["PerFrameRunner", "frame_metrics", "source_split_metrics", "video_metrics", "video_predictions", "pck", "main"]
 
 
 class PerFrameRunner:
@@ -126,6 +126,25 @@ def frame_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], 
                                        batch["rotmats"][ok], batch["shape"][ok]).mean())
         except (NotImplementedError, AttributeError, TypeError):
             pass
+    return res
+
+
+def _subset(d: dict[str, torch.Tensor], m: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Rows ``m`` (N,) bool of every (N, ...) tensor of an output or batch dict."""
+    n = m.shape[0]
+    return {k: (v[m] if torch.is_tensor(v) and v.ndim > 0 and v.shape[0] == n else v) for k, v in d.items()}
+
+
+def source_split_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], keypoints: torch.Tensor,
+                         body=None) -> dict[str, dict[str, float]]:
+    """:func:`frame_metrics` of the crops where the 2D source found the person (any keypoint with confidence > 0
+    in ``keypoints`` (N, 17, 3): what the runtime feeds the model) and of those where it did not (the model's
+    image-only fallback; at run time such a person is not followed). Empty subsets are left out."""
+    found = torch.as_tensor(keypoints)[..., 2].amax(dim=1) > 0
+    res = {}
+    for name, m in (("source found", found), ("source missed", ~found)):
+        if bool(m.any()):
+            res[name] = frame_metrics(_subset(out, m), _subset(batch, m), body)
     return res
 
 
@@ -267,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             from training.spin.domain_shift import apply_shift
             batch["image"] = torch.from_numpy(apply_shift(batch["image"].numpy(), a.shift, seed=1))
             name, kp = f"{name or folder}, {a.shift}", None
-        rows[f"{name or folder} (per frame)"] = frame_metrics(runner(batch["image"], kp), batch, body)
+        out = runner(batch["image"], kp)
+        rows[f"{name or folder} (per frame)"] = frame_metrics(out, batch, body)
+        if kp is not None and runner.keypoint_input != "none" and not a.no_keypoints:
+            for sub, r in source_split_metrics(out, batch, kp, body).items():
+                rows[f"{name or folder} (per frame, {sub})"] = r
     for spec in a.real:
         fmt, _, rest = spec.partition(":")
         path, _, root = rest.partition(":")
