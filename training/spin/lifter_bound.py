@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     found = torch.as_tensor(kp[..., 2].max(1) > 0)
     print(f"| lifter on {a.shards} ({'exact 2D' if a.exact_2d else 'source keypoints'}) | MPJPE | PA-MPJPE | n |")
     print("|---|---|---|---|")
-    for name, m in (("all crops", torch.ones_like(found)), ("source found", found)):
+    rows = [("all crops", torch.ones_like(found))] + ([] if a.exact_2d else [("source found", found)])
+    for name, m in rows:
         if bool(m.any()):
             print(f"| {name} | {float(mpjpe(pred[m], gt[m]).mean()):.1f} | {float(pa_mpjpe(pred[m], gt[m]).mean()):.1f} "
                   f"| {int(m.sum())} |")
