@@ -27,6 +27,16 @@ def root_relative_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.linalg.norm((pred - pred[0]) - (gt - gt[0]), axis=-1).mean())
 
 
+def root_position_error(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """Error of the root joint's position (joint 0) in the camera optical frame. (J,3),(J,3) metres.
+
+    Returns:
+        ``(distance, depth)``: the root's 3D position error ``|p0 - g0|`` and its signed depth error
+        ``p0_z - g0_z`` (positive: the person is estimated farther than they are), in the inputs' units.
+    """
+    return float(np.linalg.norm(pred[0] - gt[0])), float(pred[0, 2] - gt[0, 2])
+
+
 @dataclass
 class Summary:
     duration_s: float
@@ -37,6 +47,8 @@ class Summary:
     latency_ms: dict[str, list[float]] = field(default_factory=dict)
     states: Counter = field(default_factory=Counter)
     mpjpe_mm: list[float] = field(default_factory=list)
+    root_err_mm: list[float] = field(default_factory=list)      # |root position error|, camera frame
+    depth_err_mm: list[float] = field(default_factory=list)     # signed root depth error (+ = too far)
 
     def healthy(self) -> bool:
         return self.frames > 0 and self.poses > 0
@@ -54,6 +66,11 @@ class Summary:
         if self.mpjpe_mm:
             rows.append(("root-relative MPJPE vs synthetic ground truth", f"{np.mean(self.mpjpe_mm):.0f} mm "
                                                                           f"(n={len(self.mpjpe_mm)})"))
+        if self.root_err_mm:
+            d = np.asarray(self.depth_err_mm)
+            rows.append(("root position error vs ground truth", f"{np.mean(self.root_err_mm):.0f} mm; depth "
+                                                               f"{np.mean(d):+.0f} mm signed, {np.mean(np.abs(d)):.0f}"
+                                                               f" mm absolute (+ = estimated too far)"))
         w = max(len(r[0]) for r in rows)
         lines = ["", "| " + "metric".ljust(w) + " | value |", "|" + "-" * (w + 2) + "|-------|"]
         lines += [f"| {k.ljust(w)} | {v} |" for k, v in rows]
@@ -127,10 +144,12 @@ class DemoMonitor:
 
     def summary(self, duration_s: float) -> Summary:
         matched = sum(stamp in self.image_stamps for stamp, _ in self.pose_stamps)
-        mpjpe = [1000.0 * root_relative_mpjpe(joints, self.gt[stamp]) for stamp, joints in self.pose_stamps
+        pairs = [(joints, self.gt[stamp]) for stamp, joints in self.pose_stamps
                  if joints is not None and stamp in self.gt]
+        mpjpe = [1000.0 * root_relative_mpjpe(p, g) for p, g in pairs]
+        root = [root_position_error(p, g) for p, g in pairs]
         return Summary(duration_s, self.frames, self.pose_msgs, self.poses, matched, self.latency,
-                       self.states, mpjpe)
+                       self.states, mpjpe, [1000.0 * r for r, _ in root], [1000.0 * z for _, z in root])
 
     def close(self) -> None:
         self.executor.shutdown()

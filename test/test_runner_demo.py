@@ -63,3 +63,21 @@ def test_demo_monitor_matches_a_pose_that_arrives_before_its_frame():
         assert (s.frames, s.pose_msgs, s.stamps_matched) == (1, 2, 1)
     finally:
         mon.close()
+
+
+def test_demo_summary_reports_root_position_and_signed_depth_error():
+    """Hand-computed: a pose whose root is 0.3 m too far and 0.4 m to the side (|error| 0.5 m), with the
+    root-relative joints exact, and one 0.1 m too close."""
+    import numpy as np
+
+    from pose_estimation_ros.demo import Summary, root_position_error, root_relative_mpjpe
+
+    gt = np.array([[0.0, 0.0, 3.0], [0.0, -0.5, 3.0]])
+    far = gt + np.array([0.4, 0.0, 0.3])
+    assert root_relative_mpjpe(far, gt) == pytest.approx(0.0)
+    assert root_position_error(far, gt) == pytest.approx((0.5, 0.3))
+    near = gt + np.array([0.0, 0.0, -0.1])
+    assert root_position_error(near, gt) == pytest.approx((0.1, -0.1))
+    s = Summary(1.0, 2, 2, 2, 2, mpjpe_mm=[0.0, 0.0], root_err_mm=[500.0, 100.0], depth_err_mm=[300.0, -100.0])
+    row = [line for line in s.table().splitlines() if "root position error" in line][0]
+    assert "300 mm;" in row and "+100 mm signed" in row and "200 mm absolute" in row

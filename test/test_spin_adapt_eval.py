@@ -138,3 +138,32 @@ def test_video_predictions_feed_posebert_evaluation_and_the_noise_fit(ckpt, tmp_
     fit = fit_noise_model(z["pred_pose6d"], z["gt_rotmats"], z["sequence"])
     np.testing.assert_allclose(np.degrees(fit.mean[:, 0]), 10.0, atol=1e-3)    # the constant 10 deg turn, as a bias
     np.testing.assert_allclose(fit.mean[:, 1:], 0.0, atol=1e-6)
+
+
+def test_keypoint_fit_rows_use_the_runtimes_fit_on_crops():
+    """``--keypoint-fit``: a model whose left wrist is 0.1 m off (the rest exact) and keypoints that show the true body
+    (the crop projection of the ground truth): the fitted wrist comes back (to ~3 cm: the camera fit also sees the wrong
+    wrist), the bones keep their lengths."""
+    from pose_estimation_ros import skeleton
+    from training.spin.evaluate import keypoint_fit_outputs
+
+    size = 128
+    body = torch.as_tensor(skeleton.REST_JOINTS * np.array([1.0, -1.0, 1.0]), dtype=torch.float32)[None]
+    cam = torch.tensor([[1.5, 0.0, 0.0]])
+    wrist, elbow = skeleton.JOINT_NAMES.index("left_wrist"), skeleton.JOINT_NAMES.index("left_elbow")
+    pred = body.clone()
+    d = pred[0, wrist] - pred[0, elbow]
+    pred[0, wrist] = pred[0, elbow] + torch.stack([d[0] * 0.8, d.norm() * 0.6, d[2]])   # same length, turned down
+    uv = (project_weak(body, cam) + 1) * size / 2                                          # crop px of the truth
+    kp = np.zeros((1, 17, 3), np.float32)
+    for c, name in ((5, "left_shoulder"), (6, "right_shoulder"), (7, "left_elbow"), (9, "left_wrist"),
+                    (11, "left_hip"), (12, "right_hip")):
+        kp[0, c] = (*uv[0, skeleton.JOINT_NAMES.index(name)].numpy(), 0.9)
+    out = {"joints": pred, "cam": cam, "pose6d": torch.zeros(1, 24, 6), "betas": torch.zeros(1, 10)}
+    fitted = keypoint_fit_outputs(out, kp, size)
+    before = float((pred[0, wrist] - body[0, wrist]).norm())
+    after = float((fitted["joints"][0, wrist] - body[0, wrist]).norm())
+    assert before > 0.15 and after < 0.25 * before, (before, after)
+    bones = lambda j: torch.stack([(j[0, a] - j[0, p]).norm() for a, p in skeleton.BONES])  # noqa: E731
+    torch.testing.assert_close(bones(fitted["joints"]), bones(pred), atol=1e-5, rtol=0)
+    torch.testing.assert_close(fitted["cam"], cam, atol=0.1, rtol=0)        # the keypoints mostly agree with it

@@ -29,7 +29,7 @@ from ..perception.detect import DEFAULT_DETECTOR, DetectorError
 from ..perception.inference import PROVIDERS
 from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
-from ..perception.pipeline import REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
+from ..perception.pipeline import KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
 from ..perception.window import StampError, stamp_fields_to_ns
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
@@ -98,6 +98,11 @@ class PerceptionNode(Node):
             translation_window=declare(self, "translation_window", 12,
                                        "Window slots of the root-translation fit of the temporal path (<= 2: off).",
                                        lo=0, hi=256, read_only=True),
+            keypoint_fit=declare(self, "keypoint_fit", "limbs",
+                                 "Fit the output to the detector's 2D keypoints of the frame: off; camera = refit the "
+                                 "model's weak-perspective camera (keypoint-input models); limbs = camera, then "
+                                 "elbows, wrists, knees and ankles onto their keypoints' rays at the model's bone "
+                                 "lengths.", choices=KEYPOINT_FITS, read_only=True),
             max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,
                                       "Image stamps further ahead of the node clock are rejected.", lo=0.001,
                                       hi=3600.0, read_only=True),

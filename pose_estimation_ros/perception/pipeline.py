@@ -35,6 +35,7 @@ import numpy as np
 from .. import skeleton
 from ..camera_model import Intrinsics
 from ..kinematics import project_points, weak_perspective_to_translation
+from .keypoint_fit import LIMB_JOINTS, CameraFit, fit_limbs, fit_weak_camera
 from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
     crop_and_resize, normalize
 from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_detector, limit_people
@@ -52,8 +53,11 @@ NUM_JOINTS = skeleton.NUM_JOINTS
 OUTSIDE_IMAGE_CONFIDENCE = 0.3
 # SMPL-24 joint <- COCO-17 keypoint whose detector confidence it takes (when the detector gives keypoints).
 SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6, 18: 7, 19: 8, 20: 9, 21: 10}
-# Per window slot: root translation (3) + per-frame root-relative joints (24*3).
-_EXTRA = 3 + NUM_JOINTS * 3
+# Per window slot: root translation (3) + per-frame root-relative joints (24*3) + that frame's COCO-17 keypoints
+# (17*3: x px, y px, confidence; confidence 0 = none measured on that frame), for the limb fit of the output slot.
+_KP0 = 3 + NUM_JOINTS * 3
+_EXTRA = _KP0 + 17 * 3
+KEYPOINT_FITS = ("off", "camera", "limbs")
 PACKAGED_PER_FRAME = "mocap_spin.onnx"
 # Frames between detector runs while every person is followed by a FollowingDetector (chosen by measurement:
 # docs/perception.md "Detector on demand"); the detector also runs at once when a followed person is lost.
@@ -119,6 +123,7 @@ class PerceptionConfig:
     max_people: int = 5
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
+    keypoint_fit: str = "limbs"        # off | camera | limbs: fit the output to the frame's keypoints (keypoint_fit.py)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
     def validate(self) -> None:
@@ -130,6 +135,8 @@ class PerceptionConfig:
             raise ValueError(f"min_valid_frames must be in [1, {self.window}], got {self.min_valid_frames}")
         if self.frame_period_ns < 0:
             raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
+        if self.keypoint_fit not in KEYPOINT_FITS:
+            raise ValueError(f"unknown keypoint_fit '{self.keypoint_fit}' (valid: {', '.join(KEYPOINT_FITS)})")
         if self.crop not in CROP_MODES:
             raise ValueError(f"unknown crop mode '{self.crop}' (valid: {', '.join(CROP_MODES)})")
         for name, lo in (("detect_every", 1), ("redetect_every", 1), ("max_people", 1), ("track_lost_frames", 1),
@@ -263,6 +270,7 @@ class PerceptionPipeline:
         self._std = np.asarray(norm.std, np.float32)
         self._scale = float(norm.scale)
         self._bgr = norm.color_order.lower() == "bgr"
+        self._camera_fit = CameraFit()
         self._num_betas = meta.num_betas
         self._per_frame_runner = per_frame_runner
         self.clock = time.perf_counter   # stage timer (benchmarks on a loaded machine use time.thread_time)
@@ -410,6 +418,9 @@ class PerceptionPipeline:
             t2 = self.clock()
             t["crop_ms"] = (t2 - t1) * 1e3
             pose6d, betas, cam, joints = self._run_per_frame(x, kp)
+            if kp is not None and self.cfg.keypoint_fit != "off":
+                cam = np.array([fit_weak_camera(joints[i], cam[i], kp[i], self._camera_fit)[0]
+                                if tr.fresh else cam[i] for i, tr in enumerate(people)], np.float32)
             t3 = self.clock()
             t["per_frame_ms"] = (t3 - t2) * 1e3
         else:
@@ -428,7 +439,9 @@ class PerceptionPipeline:
                 faults.append(f"person {tr.track_id}: per-frame model gave no valid estimate")
                 tr.follower.lost, tr.active = True, False
                 continue
-            extra = np.concatenate([transl, joints[i].reshape(-1)]).astype(np.float32)
+            kp_img = tr.keypoints if (tr.fresh and tr.keypoints is not None
+                                      and np.shape(tr.keypoints) == (17, 3)) else np.zeros((17, 3))
+            extra = np.concatenate([transl, joints[i].reshape(-1), np.reshape(kp_img, -1)]).astype(np.float32)
             tr.window.push(stamp_ns, pose6d[i], betas[i], extra, slots=slots)
             seen.add(tr.track_id)
             boxes[tr.track_id] = box
@@ -652,11 +665,24 @@ class PerceptionPipeline:
                 if smooth is not None and np.all(np.isfinite(smooth)) and smooth[2] > 0:
                     transl = smooth
             else:
-                j_rel = w.extra[idx, 3:].reshape(NUM_JOINTS, 3).astype(np.float64)
-            est = self._estimate(j_rel, transl, stamp, intr, is_temporal, tr)
+                j_rel = w.extra[idx, 3:_KP0].reshape(NUM_JOINTS, 3).astype(np.float64)
+            est = self._estimate(j_rel, transl, stamp, intr, is_temporal, tr,
+                                 w.extra[idx, _KP0:].reshape(17, 3).astype(np.float64))
             if est is not None:
                 out.append(est)
         return stamp, out
+
+    def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
+        """Limb joints moved onto the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""
+        rays = np.full((NUM_JOINTS, 3), np.nan)
+        for c, j in LIMB_JOINTS:
+            u, v, conf = keypoints[c]
+            if np.isfinite(conf) and conf >= self._camera_fit.min_confidence and np.isfinite(u) and np.isfinite(v):
+                rays[j] = ((u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0)
+        if not np.isfinite(rays).any():
+            return joints_cam
+        fitted = fit_limbs(joints_cam, rays)
+        return fitted if np.all(np.isfinite(fitted)) else joints_cam
 
     def _run_temporal(self, batch: list[_Track], idx: int) -> dict[int, np.ndarray]:
         pose = np.stack([tr.window.pose for tr in batch])
@@ -673,10 +699,13 @@ class PerceptionPipeline:
                 if np.all(np.isfinite(joints[i, k]))}
 
     def _estimate(self, joints_rel: np.ndarray, transl: np.ndarray, stamp_ns: int, intr: Intrinsics,
-                  temporal: bool, tr: _Track) -> PoseEstimate | None:
+                  temporal: bool, tr: _Track, keypoints: np.ndarray | None = None) -> PoseEstimate | None:
+        """The published estimate; ``keypoints`` (17, 3) image px + confidence of the output frame (limb fit)."""
         joints_cam = (joints_rel + transl).astype(np.float64)
         if not np.all(np.isfinite(joints_cam)):
             return None
+        if self.cfg.keypoint_fit == "limbs" and keypoints is not None and joints_cam[0, 2] > 0:
+            joints_cam = self._fit_limbs(joints_cam, keypoints, intr)
         uv = project_points(joints_cam, intr.fx, intr.fy, intr.cx, intr.cy)
         inside = ((uv[:, 0] >= 0) & (uv[:, 0] < intr.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intr.height)
                   & (joints_cam[:, 2] > 0))

@@ -129,6 +129,38 @@ def frame_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], 
     return res
 
 
+def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray, size: int) -> dict[str, torch.Tensor]:
+    """The runtime's keypoint fit (``pose_estimation_ros.perception.keypoint_fit``: camera, then limbs) applied to
+    runner outputs on crops: ``keypoints_px`` (N, 17, 3) crop px + confidence, the model's input.
+
+    In the crop's weak-perspective frame a keypoint's viewing ray is parallel to the optical axis through
+    ``(X, Y) = (u / s - tx, v / s - ty)`` (root-relative metres), which is what the perspective rays of the runtime
+    become for a crop. Returns a copy of ``out`` with ``joints`` (root-relative) and ``cam`` fitted; ``pose6d`` and
+    ``betas`` are the model's (so MPVPE is not affected and not meaningful for these rows).
+    """
+    from pose_estimation_ros.perception.keypoint_fit import LIMB_JOINTS, CameraFit, fit_limbs, fit_weak_camera
+    from training.spin.keypoints import normalize_keypoints_px
+
+    settings = CameraFit()
+    kpn = normalize_keypoints_px(np.asarray(keypoints_px), size)
+    joints = (out["joints"] - out["joints"][:, :1]).double().numpy()
+    cams = out["cam"].double().numpy()
+    fj, fc = np.empty_like(joints), np.empty_like(cams)
+    for i in range(len(joints)):
+        c, _ = fit_weak_camera(joints[i], cams[i], kpn[i], settings)
+        rays = np.full((joints.shape[1], 3), np.nan)
+        org = np.zeros((joints.shape[1], 3))
+        for ci, j in LIMB_JOINTS:
+            if kpn[i, ci, 2] >= settings.min_confidence:
+                rays[j] = (0.0, 0.0, 1.0)
+                org[j] = (kpn[i, ci, 0] / c[0] - c[1], kpn[i, ci, 1] / c[0] - c[2], 0.0)
+        fj[i], fc[i] = fit_limbs(joints[i], rays, org), c
+    res = dict(out)
+    res["joints"] = torch.as_tensor(fj, dtype=out["joints"].dtype)
+    res["cam"] = torch.as_tensor(fc, dtype=out["cam"].dtype)
+    return res
+
+
 def _subset(d: dict[str, torch.Tensor], m: torch.Tensor) -> dict[str, torch.Tensor]:
     """Rows ``m`` (N,) bool of every (N, ...) tensor of an output or batch dict."""
     n = m.shape[0]
@@ -249,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
     p.add_argument("--no-keypoints", action="store_true",
                    help="a keypoint-input model gets no keypoints (what it does when the detector gives none)")
+    p.add_argument("--keypoint-fit", action="store_true",
+                   help="--shards with keypoints: also rows with the runtime's keypoint fit (camera + limbs, "
+                        "perception.keypoint_fit) applied to the outputs, what the perception node publishes")
     p.add_argument("--video-preds", default=None, metavar="NPZ",
                    help="with --clips: also write the per-frame estimates of the clips here (the input of "
                         "training.posebert.evaluate --per-frame-preds and training.posebert.noise_model fit)")
@@ -291,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         if kp is not None and runner.keypoint_input != "none" and not a.no_keypoints:
             for sub, r in source_split_metrics(out, batch, kp, body).items():
                 rows[f"{name or folder} (per frame, {sub})"] = r
+            if a.keypoint_fit:
+                fitted = keypoint_fit_outputs(out, np.asarray(kp), runner.size)
+                rows[f"{name or folder} (per frame + keypoint fit)"] = frame_metrics(fitted, batch, None)
+                for sub, r in source_split_metrics(fitted, batch, kp, None).items():
+                    rows[f"{name or folder} (per frame + keypoint fit, {sub})"] = r
     for spec in a.real:
         fmt, _, rest = spec.partition(":")
         path, _, root = rest.partition(":")
