@@ -511,6 +511,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--per-frame-model", default="", help="per-frame ONNX ('' = the packaged models/mocap_spin.onnx)")
     ap.add_argument("--temporal-model", default="", help="video only: '' = packaged causal PoseBERT, 'none' = off")
     ap.add_argument("--detector", default="", help="detector backend ('' = the default)")
+    ap.add_argument("--keypoint-fit", default="limbs", choices=("off", "camera", "limbs"),
+                    help="the pipeline's keypoint_fit (node default limbs; --no-keypoints turns it off)")
     ap.add_argument("--max-people", type=int, default=5, help="the pipeline's max_people (node default 5)")
     ap.add_argument("--hfov", default=str(DEFAULT_HFOV_DEG),
                     help="horizontal field of view in degrees; a comma list runs each (e.g. 40,60,90)")
@@ -568,7 +570,8 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
     if pipeline is None:
         cfg = PerceptionConfig(per_frame_model=args.per_frame_model,
                                temporal_model=args.temporal_model if video else "none", temporal_lag=0,
-                               detector=args.detector, max_people=args.max_people, threads=args.threads)
+                               detector=args.detector, max_people=args.max_people, threads=args.threads,
+                               keypoint_fit="off" if args.no_keypoints else args.keypoint_fit)
         pipeline = PerceptionPipeline(cfg)
         if args.no_keypoints:
             pipeline.per_frame = WithoutKeypoints(pipeline.per_frame)
@@ -580,6 +583,7 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
               "reference_tool": meta.get("tool"), "per_frame_model": per_frame, "per_frame_sha256": sha,
               "per_frame_trained": trained, "keypoint_input": kp_input,
               "keypoints_fed": bool(kp_input not in (None, "none") and not args.no_keypoints),
+              "keypoint_fit": getattr(getattr(pipeline, "cfg", None), "keypoint_fit", None),
               "detector": getattr(pipeline, "detector_name", args.detector or "default"),
               "temporal": bool(getattr(pipeline, "temporal", None)) if video else False,
               "normalisation": "PCK: reference box max side; error fraction: reference box height",
@@ -626,7 +630,8 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
         for n in notes:
             print(f"note: {n}", file=sys.stderr)
     print(f"\nper-frame model: {per_frame} (sha256 {str(sha)[:12]}, trained: {trained}, keypoint input: {kp_input}"
-          f"{', withheld' if args.no_keypoints and kp_input not in (None, 'none') else ''}); detector: "
+          f"{', withheld' if args.no_keypoints and kp_input not in (None, 'none') else ''}); keypoint fit: "
+          f"{result['keypoint_fit']}; detector: "
           f"{result['detector']}; {'video, temporal ' + ('on' if result['temporal'] else 'off') if video else 'photos, temporal off'}\n")
     print(summary_table(rows))
     if args.out:
