@@ -12,11 +12,11 @@ cp models/posebert.onnx models/posebert.json "$O/models/"
 $PY -m training.export --out "$O/models" --per-frame-ckpt "$CKPT" --fp16 --per-frame-only
 M="$O/models/mocap_spin.onnx"
 $PY -m training.spin.evaluate --model "$M" --threads 1 \
-    --shards render-test=runs/spin/shards/test standin-test=runs/spin/shards_standin/test --out "$O/eval.json"
+    --shards render-test=runs/spin/shards/test standin-test=runs/spin/shards_standin/test --keypoint-fit --out "$O/eval.json"
 $PY -m training.spin.evaluate --model "$M" --threads 1 --no-keypoints --shards render-test=runs/spin/shards/test \
     --out "$O/eval_nokp.json"
 $PY -m training.spin.evaluate --model "$M" --threads 1 --posebert models/posebert.onnx \
     --set 'data.motion_dirs=[runs/mocap/12]' --clips 4 --clip-len 48 --out "$O/video.json"
 scripts/netns_run.sh $PY -m pose_estimation_ros.runner demo --duration 20 \
-    --set "perception.per_frame_model=$PWD/$M" 2>&1 | tee "$O/demo.txt" | grep -i "mpjpe\|poses\|people" || true
+    --set "perception.per_frame_model=$PWD/$M" 2>&1 | tee "$O/demo.txt" | grep -i "mpjpe\|poses\|people\|root position" || true
 echo done
