@@ -1,12 +1,13 @@
 """3D accuracy of the perception pipeline on every frame of the demo clip, offline (no ROS, no dropped frames).
 
-    python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off camera limbs] [--threads 1]
+    python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off camera limbs]
+        [--body-scale model neutral] [--threads 1]
 
 `make demo` scores the frames the nodes happened to process in 20 s on a shared CPU (which frames varies with the
 load); this runs the same `PerceptionPipeline` (default detector, the packaged models) on all frames of one period of
 the pre-rendered demo clip (`.cache/demo_scene`, made by `make setup`; 180 frames at 15 fps, a textured Anny person
 walking 6 m -> 1.5 m -> 6 m) and scores the best-scored person of every frame against the clip's exact ground truth,
-for each path (per-frame only; causal PoseBERT) and each ``keypoint_fit`` setting:
+for each path (per-frame only; causal PoseBERT), each ``body_scale`` and each ``keypoint_fit`` setting:
 
   MPJPE / PA-MPJPE   root-relative joints, mm (PA: Procrustes-aligned)
   accel. error       mean |d2(estimate) - d2(truth)| of the root-relative joints over consecutive frames, mm/frame^2
@@ -32,6 +33,7 @@ class ClipRow:
 
     path: str
     keypoint_fit: str
+    body_scale: str
     mpjpe: float
     pa_mpjpe: float
     accel_error: float
@@ -53,7 +55,8 @@ def procrustes_error(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.linalg.norm(scale * p0 @ rot.T + mg - gt, axis=1).mean())
 
 
-def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: list[np.ndarray]) -> ClipRow:
+def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: list[np.ndarray],
+          body_scale: str = "neutral") -> ClipRow:
     """Metrics of estimated joints ``est`` [(J, 3) m, camera frame] of clip frames ``frames`` against ``truth``."""
     if not est:
         raise ValueError(f"{path}, keypoint_fit {fit}: no frame was estimated")
@@ -63,14 +66,15 @@ def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: 
     acc = [np.linalg.norm((er[i + 2] - 2 * er[i + 1] + er[i]) - (tr[i + 2] - 2 * tr[i + 1] + tr[i]), axis=1).mean()
            for i in cons]
     size = np.linalg.norm(er, axis=2).mean(1) / np.linalg.norm(tr, axis=2).mean(1)
-    return ClipRow(path, fit, float(np.linalg.norm(er - tr, axis=2).mean() * 1e3),
+    return ClipRow(path, fit, body_scale, float(np.linalg.norm(er - tr, axis=2).mean() * 1e3),
                    float(np.mean([procrustes_error(a, b) for a, b in zip(er, tr)]) * 1e3),
                    float(np.mean(acc) * 1e3) if acc else float("nan"),
                    float(np.linalg.norm(e[:, 0] - t[:, 0], axis=1).mean() * 1e3),
                    float((e[:, 0, 2] - t[:, 0, 2]).mean() * 1e3), float(size.mean()), len(frames))
 
 
-def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int) -> tuple[list[int], list, list]:
+def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
+        body_scale: str = "neutral") -> tuple[list[int], list, list]:
     """The clip's frames through one pipeline configuration: (frame indices, estimates, truths) of estimated frames."""
     from pose_estimation_ros.camera_model import Intrinsics
     from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
@@ -78,7 +82,8 @@ def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int) -> t
     fps = float(scene.clip.meta["fps"])
     period = int(round(1e9 / fps))
     pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=per_frame_model, temporal_model=temporal,
-                                               keypoint_fit=fit, frame_period_ns=period, threads=threads))
+                                               keypoint_fit=fit, body_scale=body_scale, frame_period_ns=period,
+                                               threads=threads))
     intr = Intrinsics(scene.width, scene.height, scene.fx, scene.fy, scene.cx, scene.cy)
     frames, est, truth = [], [], []
     try:
@@ -99,6 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--keypoint-fit", nargs="+", default=["off", "camera", "limbs"],
                     choices=("off", "camera", "limbs"))
+    ap.add_argument("--body-scale", nargs="+", default=["neutral"], choices=("model", "neutral"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -108,15 +114,15 @@ def main(argv=None) -> int:
     if scene.clip is None:
         raise SystemExit("the pre-rendered demo clip is missing: `make setup` renders .cache/demo_scene "
                          "(python -m training.render.demo_scene)")
-    rows = [score(label, fit, *run(scene, temporal, fit, args.per_frame_model, args.threads))
-            for label, temporal in PATHS for fit in args.keypoint_fit]
+    rows = [score(label, fit, *run(scene, temporal, fit, args.per_frame_model, args.threads, body), body_scale=body)
+            for body in args.body_scale for label, temporal in PATHS for fit in args.keypoint_fit]
     print(f"\ndemo clip ({len(scene.clip.gt['joints_cam'])} frames, {scene.clip.meta['fps']:g} fps, walk 6 m -> 1.5 m "
           f"-> 6 m), per-frame model {args.per_frame_model or 'packaged'}; {platform.machine()}, {os.cpu_count()} cores\n")
-    print("| path | keypoint_fit | MPJPE mm | PA-MPJPE mm | accel. error mm/frame^2 | root error mm | depth bias mm "
+    print("| path | body_scale | keypoint_fit | MPJPE mm | PA-MPJPE mm | accel. error mm/frame^2 | root error mm | depth bias mm "
           "| body size est/true | frames |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r.path} | {r.keypoint_fit} | {r.mpjpe:.1f} | {r.pa_mpjpe:.1f} | {r.accel_error:.1f} | "
+        print(f"| {r.path} | {r.body_scale} | {r.keypoint_fit} | {r.mpjpe:.1f} | {r.pa_mpjpe:.1f} | {r.accel_error:.1f} | "
               f"{r.root_error:.0f} | {r.depth_bias:+.0f} | {r.size_ratio:.3f} | {r.frames} |")
     return 0
 

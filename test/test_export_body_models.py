@@ -116,6 +116,13 @@ def test_anny_export_joints_are_the_body_joints(anny_models, anny_body):
     for got, want in zip((pose6d, betas, cam, joints), ref):
         np.testing.assert_allclose(got, want.numpy(), atol=ATOL, rtol=0)
     np.testing.assert_allclose(joints, indep, atol=ATOL, rtol=0)
+    # the neutral body's bone lengths (body_scale neutral) are those of the exported graph with zero shape
+    from pose_estimation_ros import skeleton
+    bones = model_meta.load_metadata(anny_models / export.PER_FRAME_FILE).architecture["neutral_bones_m"]
+    with torch.no_grad():
+        rest = anny_body.joints(torch.eye(3).expand(1, 24, 3, 3), torch.zeros(1, anny_body.num_shape))[0].numpy()
+    np.testing.assert_allclose(bones, [np.linalg.norm(rest[j] - rest[p]) for j, p in skeleton.BONES], atol=1e-4)
+    assert 0.4 < bones[skeleton.BONES.index((4, 1))] < 0.5          # a thigh of an adult
     # temporal: betas are a graph input, so the anny shape path is exercised with real shapes
     bert = export.build_temporal(T, seed=0, body=anny_body, **SMALL_ARCH)
     _check_temporal(anny_models / export.TEMPORAL_FILE, bert, anny_body)

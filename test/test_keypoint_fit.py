@@ -169,3 +169,64 @@ def test_the_pipeline_publishes_limbs_on_the_keypoints_and_can_be_told_not_to(tm
     assert np.linalg.norm(off.joints_2d[J["left_wrist"]] - uv_off[J["left_wrist"]]) > 20.0
     with pytest.raises(ValueError, match="unknown keypoint_fit 'snap'"):
         PerceptionConfig(keypoint_fit="snap").validate()
+
+
+# ------------------------------------------------------------------------------------------------ body_scale
+def _with_neutral_bones(model_path, factor: float) -> None:
+    """Give a fixture model's metadata a neutral body ``factor`` times the rest skeleton's size."""
+    from pose_estimation_ros.perception.metadata import load_metadata, write_metadata
+
+    meta = load_metadata(model_path)
+    rest = _body()
+    meta.architecture["neutral_bones_m"] = [factor * float(np.linalg.norm(rest[j] - rest[p]))
+                                            for j, p in skeleton.BONES]
+    write_metadata(model_path, meta)
+
+
+def test_body_scale_neutral_places_the_person_at_the_neutral_bodys_size_with_the_same_image(tmp_path):
+    """The model answers the rest skeleton; the neutral body is 1.2x its size. body_scale neutral publishes a body
+    1.2x the size, 1.2x as far, projecting onto the same pixels; model keeps the model's size; a model without a
+    neutral body in its metadata keeps its size with a warning."""
+    from perception_fixtures import write_batch_per_frame
+    from pose_estimation_ros.camera_model import Intrinsics
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline, neutral_body_size
+
+    model = tmp_path / "m.onnx"
+    write_batch_per_frame(model, joints=_body(), cam=(1.0, 0.0, 0.0))
+    intr = Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)
+    rgb = np.zeros((240, 320, 3), np.uint8)
+
+    def run(scale):
+        pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none", crop="full",
+                                                   body_scale=scale, keypoint_fit="off"))
+        try:
+            return pipe.process(rgb, 33_000_000, intr).estimates[0], pipe.body_scale_warning
+        finally:
+            pipe.close()
+
+    plain, warn = run("neutral")
+    assert warn is not None and "neutral_bones_m" in warn
+    _with_neutral_bones(model, 1.2)
+    from pose_estimation_ros.perception.metadata import load_metadata
+    rest = _body()
+    assert neutral_body_size(load_metadata(model)) == pytest.approx(
+        1.2 * sum(np.linalg.norm(rest[j] - rest[p]) for j, p in skeleton.BONES))
+    big, warn = run("neutral")
+    same, _ = run("model")
+    assert warn is None
+    np.testing.assert_allclose(same.joints_cam, plain.joints_cam, atol=1e-9)
+    np.testing.assert_allclose(big.joints_cam, 1.2 * plain.joints_cam, rtol=1e-5, atol=1e-6)   # size and distance
+    np.testing.assert_allclose(big.joints_2d, plain.joints_2d, atol=1e-3)                      # the same image
+    with pytest.raises(ValueError, match="unknown body_scale 'tall'"):
+        PerceptionConfig(body_scale="tall").validate()
+
+
+def test_neutral_body_size_refuses_malformed_metadata():
+    from types import SimpleNamespace
+
+    from pose_estimation_ros.perception.pipeline import neutral_body_size
+
+    assert neutral_body_size(SimpleNamespace(architecture={})) is None
+    assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": [0.1] * 5})) is None
+    assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": ["x"] * 23})) is None
+    assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": [0.1] * 23})) == pytest.approx(2.3)

@@ -287,6 +287,15 @@ def _created_by() -> str:
     return f"training.export torch {torch.__version__}"
 
 
+def neutral_bone_lengths(body, num_betas: int) -> list[float]:
+    """Bone lengths (m, :data:`skeleton.BONES` order) of ``body`` with the neutral shape (zeros): the body size the
+    runtime's ``body_scale: neutral`` scales every person to. Bone lengths do not depend on the pose."""
+    with torch.no_grad():
+        rot = torch.eye(3).expand(1, len(skeleton.JOINT_NAMES), 3, 3).contiguous()
+        joints = body(rot, torch.zeros(1, num_betas)).joints[0].double()
+    return [round(float((joints[j] - joints[p]).norm()), 5) for j, p in skeleton.BONES]
+
+
 def per_frame_metadata(model: PerFrameRegressor, input_size: int, opset: int, seed: int,
                        ckpt: str | Path | None = None) -> model_meta.ModelMetadata:
     """Metadata of an exported :class:`PerFrameRegressor`."""
@@ -298,6 +307,7 @@ def per_frame_metadata(model: PerFrameRegressor, input_size: int, opset: int, se
         normalization=model_meta.Normalization(), keypoint_input=getattr(model, "keypoint_input", "none"),
         architecture={"type": "spin", "backbone": model.backbone_name, "iterations": model.iterations,
                       "hidden": model.fc2.out_features, "body_model": model.body.name,
+                      "neutral_bones_m": neutral_bone_lengths(model.body, model.num_betas),
                       **({"cpu_hours": round(model.cpu_hours, 3)} if hasattr(model, "cpu_hours") else {}),
                       **({"weights": "fp16 storage, fp32 compute"} if getattr(model, "fp16_weights", False) else {})},
         created_by=_created_by())

@@ -29,7 +29,7 @@ from ..perception.detect import DEFAULT_DETECTOR, DetectorError
 from ..perception.inference import PROVIDERS
 from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
-from ..perception.pipeline import KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
+from ..perception.pipeline import BODY_SCALES, KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
 from ..perception.window import StampError, stamp_fields_to_ns
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
@@ -101,8 +101,13 @@ class PerceptionNode(Node):
             keypoint_fit=declare(self, "keypoint_fit", "limbs",
                                  "Fit the output to the detector's 2D keypoints of the frame: off; camera = refit the "
                                  "model's weak-perspective camera (keypoint-input models); limbs = camera, then "
-                                 "elbows, wrists, knees and ankles onto their keypoints' rays at the model's bone "
+                                 "elbows, wrists, knees and ankles turned towards their keypoints at the model's bone "
                                  "lengths.", choices=KEYPOINT_FITS, read_only=True),
+            body_scale=declare(self, "body_scale", "neutral",
+                               "How far away a person is, given their 2D size: model = at the body size the per-frame "
+                               "model estimated (on renders 12-14 % too small on average, so people are placed that "
+                               "much too close); neutral = every person at the neutral (average adult) body's size "
+                               "(children are then placed too far).", choices=BODY_SCALES, read_only=True),
             max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,
                                       "Image stamps further ahead of the node clock are rejected.", lo=0.001,
                                       hi=3600.0, read_only=True),
@@ -123,7 +128,8 @@ class PerceptionNode(Node):
 
         self.pipeline = PerceptionPipeline(cfg)
         log = self.get_logger()
-        for w in filter(None, [self.pipeline.per_frame.provider_warning, self.pipeline.detector_warning]):
+        for w in filter(None, [self.pipeline.per_frame.provider_warning, self.pipeline.detector_warning,
+                               self.pipeline.body_scale_warning]):
             log.warning(w)
         for path in self.pipeline.untrained_models:
             log.warning(f"model {path} has UNTRAINED weights (metadata trained=false): "

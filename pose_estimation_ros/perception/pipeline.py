@@ -58,6 +58,10 @@ SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6,
 _KP0 = 3 + NUM_JOINTS * 3
 _EXTRA = _KP0 + 17 * 3
 KEYPOINT_FITS = ("off", "camera", "limbs")
+BODY_SCALES = ("model", "neutral")
+# body_scale neutral: the factor that brings a person to the neutral body's size is clamped to this range (a model
+# that fails gives a finite, bounded answer).
+BODY_SCALE_LIMITS = (0.67, 1.5)
 PACKAGED_PER_FRAME = "mocap_spin.onnx"
 # Frames between detector runs while every person is followed by a FollowingDetector (chosen by measurement:
 # docs/perception.md "Detector on demand"); the detector also runs at once when a followed person is lost.
@@ -124,6 +128,7 @@ class PerceptionConfig:
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     keypoint_fit: str = "limbs"        # off | camera | limbs: fit the output to the frame's keypoints (keypoint_fit.py)
+    body_scale: str = "neutral"        # model | neutral: each person at the model's body size, or at the neutral body's
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
     def validate(self) -> None:
@@ -135,6 +140,8 @@ class PerceptionConfig:
             raise ValueError(f"min_valid_frames must be in [1, {self.window}], got {self.min_valid_frames}")
         if self.frame_period_ns < 0:
             raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
+        if self.body_scale not in BODY_SCALES:
+            raise ValueError(f"unknown body_scale '{self.body_scale}' (valid: {', '.join(BODY_SCALES)})")
         if self.keypoint_fit not in KEYPOINT_FITS:
             raise ValueError(f"unknown keypoint_fit '{self.keypoint_fit}' (valid: {', '.join(KEYPOINT_FITS)})")
         if self.crop not in CROP_MODES:
@@ -205,6 +212,22 @@ class _DetectorFault(RuntimeError):
     """The detector raised while running on a frame."""
 
 
+_BONE_CHILD = np.array([j for j, _ in skeleton.BONES])
+_BONE_PARENT = np.array([p for _, p in skeleton.BONES])
+
+
+def neutral_body_size(meta) -> float | None:
+    """Sum of the neutral body's bone lengths (m) from a per-frame model's metadata, or None when it has none."""
+    bones = (meta.architecture or {}).get("neutral_bones_m")
+    try:
+        arr = np.asarray(bones, np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.shape != (len(skeleton.BONES),) or not np.all(np.isfinite(arr)) or arr.sum() <= 0:
+        return None
+    return float(arr.sum())
+
+
 def _drop_duplicates(followed: list[tuple[int, Detection]]) -> list[tuple[int, Detection]]:
     """Followed (track id, detection) pairs without duplicates: where two boxes overlap by IoU >
     ``FOLLOW_DUPLICATE_IOU`` (one ROI slid onto the other person) the older track (lower id) keeps it."""
@@ -271,6 +294,12 @@ class PerceptionPipeline:
         self._scale = float(norm.scale)
         self._bgr = norm.color_order.lower() == "bgr"
         self._camera_fit = CameraFit()
+        self.body_scale_warning: str | None = None
+        self._neutral_size = neutral_body_size(meta)
+        if cfg.body_scale == "neutral" and self._neutral_size is None:
+            self.body_scale_warning = (f"body_scale neutral: {self.per_frame.path} has no neutral body in its metadata "
+                                       "(architecture.neutral_bones_m, written by training.export since 2026-12-01); "
+                                       "people keep the model's body size")
         self._num_betas = meta.num_betas
         self._per_frame_runner = per_frame_runner
         self.clock = time.perf_counter   # stage timer (benchmarks on a loaded machine use time.thread_time)
@@ -439,6 +468,8 @@ class PerceptionPipeline:
                 faults.append(f"person {tr.track_id}: per-frame model gave no valid estimate")
                 tr.follower.lost, tr.active = True, False
                 continue
+            if k := self._body_scale(joints[i]):        # the neutral body size sets the distance
+                joints[i], transl = joints[i] * k, transl * k
             kp_img = tr.keypoints if (tr.fresh and tr.keypoints is not None
                                       and np.shape(tr.keypoints) == (17, 3)) else np.zeros((17, 3))
             extra = np.concatenate([transl, joints[i].reshape(-1), np.reshape(kp_img, -1)]).astype(np.float32)
@@ -660,6 +691,8 @@ class PerceptionPipeline:
             j_rel = temporal_joints.get(tr.track_id)
             is_temporal = j_rel is not None
             if is_temporal:
+                if k := self._body_scale(j_rel):
+                    j_rel = j_rel * k
                 smooth = smooth_translation(w.extra[:, :3], w.valid, idx, self.cfg.translation_window) \
                     if self.cfg.translation_window > 2 else None
                 if smooth is not None and np.all(np.isfinite(smooth)) and smooth[2] > 0:
@@ -671,6 +704,18 @@ class PerceptionPipeline:
             if est is not None:
                 out.append(est)
         return stamp, out
+
+    def _body_scale(self, joints: np.ndarray) -> float | None:
+        """``body_scale neutral``: the factor that gives ``joints`` (24, 3) the neutral body's size (sum of the bone
+        lengths), clamped to :data:`BODY_SCALE_LIMITS`; None when off, unavailable or not finite. Scaling a person's
+        root-relative joints and root translation by one factor leaves the image unchanged (the scale-depth
+        ambiguity of one camera): it sets how far away the person is, from their assumed size."""
+        if self.cfg.body_scale != "neutral" or self._neutral_size is None:
+            return None
+        size = float(np.linalg.norm(joints[_BONE_CHILD] - joints[_BONE_PARENT], axis=1).sum())
+        if not (np.isfinite(size) and size > 1e-6):
+            return None
+        return float(np.clip(self._neutral_size / size, *BODY_SCALE_LIMITS))
 
     def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
         """Limb joints moved onto the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""
