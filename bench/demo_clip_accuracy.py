@@ -56,7 +56,7 @@ def procrustes_error(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: list[np.ndarray],
-          body_scale: str = "neutral") -> ClipRow:
+          body_scale: str = "model") -> ClipRow:
     """Metrics of estimated joints ``est`` [(J, 3) m, camera frame] of clip frames ``frames`` against ``truth``."""
     if not est:
         raise ValueError(f"{path}, keypoint_fit {fit}: no frame was estimated")
@@ -74,7 +74,7 @@ def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: 
 
 
 def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
-        body_scale: str = "neutral") -> tuple[list[int], list, list]:
+        body_scale: str = "model") -> tuple[list[int], list, list]:
     """The clip's frames through one pipeline configuration: (frame indices, estimates, truths) of estimated frames."""
     from pose_estimation_ros.camera_model import Intrinsics
     from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--keypoint-fit", nargs="+", default=["off", "camera", "limbs"],
                     choices=("off", "camera", "limbs"))
-    ap.add_argument("--body-scale", nargs="+", default=["neutral"], choices=("model", "neutral"))
+    ap.add_argument("--body-scale", nargs="+", default=["model"], choices=("model", "neutral"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 

@@ -103,11 +103,12 @@ class PerceptionNode(Node):
                                  "model's weak-perspective camera (keypoint-input models); limbs = camera, then "
                                  "elbows, wrists, knees and ankles turned towards their keypoints at the model's bone "
                                  "lengths.", choices=KEYPOINT_FITS, read_only=True),
-            body_scale=declare(self, "body_scale", "neutral",
+            body_scale=declare(self, "body_scale", "model",
                                "How far away a person is, given their 2D size: model = at the body size the per-frame "
-                               "model estimated (on renders 12-14 % too small on average, so people are placed that "
-                               "much too close); neutral = every person at the neutral (average adult) body's size "
-                               "(children are then placed too far).", choices=BODY_SCALES, read_only=True),
+                               "model estimated (about 0.87 of the average adult's whatever the person: average "
+                               "adults are placed ~13 % too close, small people about right); neutral = every "
+                               "person at the average adult's size (right for them; smaller people are placed too "
+                               "far, the unsafe direction).", choices=BODY_SCALES, read_only=True),
             max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,
                                       "Image stamps further ahead of the node clock are rejected.", lo=0.001,
                                       hi=3600.0, read_only=True),

@@ -128,7 +128,7 @@ class PerceptionConfig:
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     keypoint_fit: str = "limbs"        # off | camera | limbs: fit the output to the frame's keypoints (keypoint_fit.py)
-    body_scale: str = "neutral"        # model | neutral: each person at the model's body size, or at the neutral body's
+    body_scale: str = "model"          # model | neutral: each person at the model's body size, or at the neutral body's
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
     def validate(self) -> None:
