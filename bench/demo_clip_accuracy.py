@@ -1,6 +1,6 @@
 """3D accuracy of the perception pipeline on every frame of the demo clip, offline (no ROS, no dropped frames).
 
-    python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off camera limbs]
+    python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off limbs camera_limbs]
         [--body-scale model neutral] [--threads 1]
 
 `make demo` scores the frames the nodes happened to process in 20 s on a shared CPU (which frames varies with the
@@ -102,8 +102,8 @@ def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
-    ap.add_argument("--keypoint-fit", nargs="+", default=["off", "camera", "limbs"],
-                    choices=("off", "camera", "limbs"))
+    ap.add_argument("--keypoint-fit", nargs="+", default=["off", "limbs", "camera_limbs"],
+                    choices=("off", "limbs", "camera_limbs"))
     ap.add_argument("--body-scale", nargs="+", default=["model"], choices=("model", "neutral"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

@@ -511,7 +511,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--per-frame-model", default="", help="per-frame ONNX ('' = the packaged models/mocap_spin.onnx)")
     ap.add_argument("--temporal-model", default="", help="video only: '' = packaged causal PoseBERT, 'none' = off")
     ap.add_argument("--detector", default="", help="detector backend ('' = the default)")
-    ap.add_argument("--keypoint-fit", default="limbs", choices=("off", "camera", "limbs"),
+    ap.add_argument("--keypoint-fit", default="limbs", choices=("off", "limbs", "camera_limbs"),
                     help="the pipeline's keypoint_fit (node default limbs; --no-keypoints turns it off)")
     ap.add_argument("--max-people", type=int, default=5, help="the pipeline's max_people (node default 5)")
     ap.add_argument("--hfov", default=str(DEFAULT_HFOV_DEG),

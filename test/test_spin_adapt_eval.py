@@ -141,9 +141,10 @@ def test_video_predictions_feed_posebert_evaluation_and_the_noise_fit(ckpt, tmp_
 
 
 def test_keypoint_fit_rows_use_the_runtimes_fit_on_crops():
-    """``--keypoint-fit``: a model whose left wrist is 0.1 m off (the rest exact) and keypoints that show the true body
-    (the crop projection of the ground truth): the fitted wrist comes back (to ~3 cm: the camera fit also sees the wrong
-    wrist), the bones keep their lengths."""
+    """``--keypoint-fit``: a model whose left wrist is 0.16 m off (the rest exact) and keypoints that show the true body
+    (the crop projection of the ground truth): the limb fit brings the wrist back (exactly: the forearm turned at the
+    wrist's depth), the bones keep their lengths; with the camera refit first (camera_limbs) to ~3 cm, since the camera
+    fit also sees the wrong wrist."""
     from pose_estimation_ros import skeleton
     from training.spin.evaluate import keypoint_fit_outputs
 
@@ -160,10 +161,15 @@ def test_keypoint_fit_rows_use_the_runtimes_fit_on_crops():
                     (11, "left_hip"), (12, "right_hip")):
         kp[0, c] = (*uv[0, skeleton.JOINT_NAMES.index(name)].numpy(), 0.9)
     out = {"joints": pred, "cam": cam, "pose6d": torch.zeros(1, 24, 6), "betas": torch.zeros(1, 10)}
-    fitted = keypoint_fit_outputs(out, kp, size)
-    before = float((pred[0, wrist] - body[0, wrist]).norm())
-    after = float((fitted["joints"][0, wrist] - body[0, wrist]).norm())
-    assert before > 0.15 and after < 0.25 * before, (before, after)
     bones = lambda j: torch.stack([(j[0, a] - j[0, p]).norm() for a, p in skeleton.BONES])  # noqa: E731
+    before = float((pred[0, wrist] - body[0, wrist]).norm())
+    assert before > 0.15
+    fitted = keypoint_fit_outputs(out, kp, size)
+    assert float((fitted["joints"][0, wrist] - body[0, wrist]).norm()) < 0.01
+    torch.testing.assert_close(fitted["cam"], cam)                          # limbs only: the model's camera
+    torch.testing.assert_close(bones(fitted["joints"]), bones(pred), atol=1e-5, rtol=0)
+    fitted = keypoint_fit_outputs(out, kp, size, camera=True)
+    after = float((fitted["joints"][0, wrist] - body[0, wrist]).norm())
+    assert after < 0.25 * before, (before, after)
     torch.testing.assert_close(bones(fitted["joints"]), bones(pred), atol=1e-5, rtol=0)
     torch.testing.assert_close(fitted["cam"], cam, atol=0.1, rtol=0)        # the keypoints mostly agree with it

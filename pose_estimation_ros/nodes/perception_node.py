@@ -99,10 +99,11 @@ class PerceptionNode(Node):
                                        "Window slots of the root-translation fit of the temporal path (<= 2: off).",
                                        lo=0, hi=256, read_only=True),
             keypoint_fit=declare(self, "keypoint_fit", "limbs",
-                                 "Fit the output to the detector's 2D keypoints of the frame: off; camera = refit the "
-                                 "model's weak-perspective camera (keypoint-input models); limbs = camera, then "
-                                 "elbows, wrists, knees and ankles turned towards their keypoints at the model's bone "
-                                 "lengths.", choices=KEYPOINT_FITS, read_only=True),
+                                 "Fit the output to the detector's 2D keypoints of the frame: off; limbs = elbows, "
+                                 "wrists, knees and ankles turned towards their keypoints at the model's bone "
+                                 "lengths; camera_limbs = first refit the model's weak-perspective camera to the "
+                                 "keypoints (keypoint-input models; moves the distance), then limbs.",
+                                 choices=KEYPOINT_FITS, read_only=True),
             body_scale=declare(self, "body_scale", "model",
                                "How far away a person is, given their 2D size: model = at the body size the per-frame "
                                "model estimated (about 0.87 of the average adult's whatever the person: average "

@@ -57,7 +57,7 @@ SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6,
 # (17*3: x px, y px, confidence; confidence 0 = none measured on that frame), for the limb fit of the output slot.
 _KP0 = 3 + NUM_JOINTS * 3
 _EXTRA = _KP0 + 17 * 3
-KEYPOINT_FITS = ("off", "camera", "limbs")
+KEYPOINT_FITS = ("off", "limbs", "camera_limbs")
 BODY_SCALES = ("model", "neutral")
 # body_scale neutral: the factor that brings a person to the neutral body's size is clamped to this range (a model
 # that fails gives a finite, bounded answer).
@@ -127,7 +127,7 @@ class PerceptionConfig:
     max_people: int = 5
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
-    keypoint_fit: str = "limbs"        # off | camera | limbs: fit the output to the frame's keypoints (keypoint_fit.py)
+    keypoint_fit: str = "limbs"        # off | limbs | camera_limbs: fit the output to the frame's keypoints (keypoint_fit.py)
     body_scale: str = "model"          # model | neutral: each person at the model's body size, or at the neutral body's
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
@@ -447,7 +447,7 @@ class PerceptionPipeline:
             t2 = self.clock()
             t["crop_ms"] = (t2 - t1) * 1e3
             pose6d, betas, cam, joints = self._run_per_frame(x, kp)
-            if kp is not None and self.cfg.keypoint_fit != "off":
+            if kp is not None and self.cfg.keypoint_fit == "camera_limbs":
                 cam = np.array([fit_weak_camera(joints[i], cam[i], kp[i], self._camera_fit)[0]
                                 if tr.fresh else cam[i] for i, tr in enumerate(people)], np.float32)
             t3 = self.clock()
@@ -749,7 +749,7 @@ class PerceptionPipeline:
         joints_cam = (joints_rel + transl).astype(np.float64)
         if not np.all(np.isfinite(joints_cam)):
             return None
-        if self.cfg.keypoint_fit == "limbs" and keypoints is not None and joints_cam[0, 2] > 0:
+        if self.cfg.keypoint_fit != "off" and keypoints is not None and joints_cam[0, 2] > 0:
             joints_cam = self._fit_limbs(joints_cam, keypoints, intr)
         uv = project_points(joints_cam, intr.fx, intr.fy, intr.cx, intr.cy)
         inside = ((uv[:, 0] >= 0) & (uv[:, 0] < intr.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intr.height)

@@ -129,9 +129,11 @@ def frame_metrics(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], 
     return res
 
 
-def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray, size: int) -> dict[str, torch.Tensor]:
-    """The runtime's keypoint fit (``pose_estimation_ros.perception.keypoint_fit``: camera, then limbs) applied to
-    runner outputs on crops: ``keypoints_px`` (N, 17, 3) crop px + confidence, the model's input.
+def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray, size: int,
+                         camera: bool = False) -> dict[str, torch.Tensor]:
+    """The runtime's keypoint fit (``pose_estimation_ros.perception.keypoint_fit``: limbs; with ``camera`` the camera
+    refit first, ``keypoint_fit: camera_limbs``) applied to runner outputs on crops: ``keypoints_px`` (N, 17, 3) crop
+    px + confidence, the model's input.
 
     In the crop's weak-perspective frame a keypoint's viewing ray is parallel to the optical axis through
     ``(X, Y) = (u / s - tx, v / s - ty)`` (root-relative metres), which is what the perspective rays of the runtime
@@ -147,7 +149,7 @@ def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray,
     cams = out["cam"].double().numpy()
     fj, fc = np.empty_like(joints), np.empty_like(cams)
     for i in range(len(joints)):
-        c, _ = fit_weak_camera(joints[i], cams[i], kpn[i], settings)
+        c = fit_weak_camera(joints[i], cams[i], kpn[i], settings)[0] if camera else cams[i]
         rays = np.full((joints.shape[1], 3), np.nan)
         org = np.zeros((joints.shape[1], 3))
         for ci, j in LIMB_JOINTS:
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-keypoints", action="store_true",
                    help="a keypoint-input model gets no keypoints (what it does when the detector gives none)")
     p.add_argument("--keypoint-fit", action="store_true",
-                   help="--shards with keypoints: also rows with the runtime's keypoint fit (camera + limbs, "
+                   help="--shards with keypoints: also rows with the runtime's keypoint fit (limbs and camera_limbs, "
                         "perception.keypoint_fit) applied to the outputs, what the perception node publishes")
     p.add_argument("--video-preds", default=None, metavar="NPZ",
                    help="with --clips: also write the per-frame estimates of the clips here (the input of "
@@ -327,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             for sub, r in source_split_metrics(out, batch, kp, body).items():
                 rows[f"{name or folder} (per frame, {sub})"] = r
             if a.keypoint_fit:
-                fitted = keypoint_fit_outputs(out, np.asarray(kp), runner.size)
-                rows[f"{name or folder} (per frame + keypoint fit)"] = frame_metrics(fitted, batch, None)
-                for sub, r in source_split_metrics(fitted, batch, kp, None).items():
-                    rows[f"{name or folder} (per frame + keypoint fit, {sub})"] = r
+                for mode, cam_fit in (("limbs", False), ("camera_limbs", True)):
+                    fitted = keypoint_fit_outputs(out, np.asarray(kp), runner.size, camera=cam_fit)
+                    rows[f"{name or folder} (per frame + keypoint fit {mode})"] = frame_metrics(fitted, batch, None)
+                    for sub, r in source_split_metrics(fitted, batch, kp, None).items():
+                        rows[f"{name or folder} (per frame + keypoint fit {mode}, {sub})"] = r
     for spec in a.real:
         fmt, _, rest = spec.partition(":")
         path, _, root = rest.partition(":")
