@@ -61,6 +61,21 @@ LIMB_JOINTS: tuple[tuple[int, int], ...] = tuple((c, JOINT_NAMES.index(n)) for c
     (13, "left_knee"), (14, "right_knee"), (15, "left_ankle"), (16, "right_ankle")))
 
 
+def _subtrees(roots: list[int]) -> tuple[int, ...]:
+    """``roots`` and all their descendants, in index order (parents before children)."""
+    from ..skeleton import PARENTS
+
+    keep = set(roots)
+    for j, p in enumerate(PARENTS):
+        if p in keep:
+            keep.add(j)
+    return tuple(sorted(keep))
+
+
+# The joints :func:`fit_limbs` can move: the limb joints and everything below them (hands, feet).
+_LIMB_SUBTREES = _subtrees([j for _, j in LIMB_JOINTS])
+
+
 @dataclass(frozen=True)
 class CameraFit:
     """Settings of :func:`fit_weak_camera`.
@@ -181,12 +196,15 @@ def fit_limbs(joints: np.ndarray, rays: np.ndarray, origins: np.ndarray | None =
     org = np.zeros_like(joints) if origins is None else np.asarray(origins, np.float64)
     movable = np.zeros(len(JOINT_NAMES), bool)
     movable[[j for _, j in LIMB_JOINTS]] = True
+    has_ray = movable & np.all(np.isfinite(rays), axis=1) & np.any(rays != 0, axis=1) & np.all(np.isfinite(org), axis=1)
     out = joints.copy()
-    for j in range(1, len(JOINT_NAMES)):              # parents come before children
+    moved = np.zeros(len(JOINT_NAMES), bool)
+    for j in _LIMB_SUBTREES:                          # parents come before children; other joints cannot move
         p = PARENTS[j]
+        if not (has_ray[j] or moved[p]):
+            continue
         guess = out[p] + (joints[j] - joints[p])      # the model's bone, carried by the parent's move
-        if movable[j] and np.all(np.isfinite(rays[j])) and np.linalg.norm(rays[j]) > 0 and np.all(np.isfinite(org[j])):
-            out[j] = bone_toward_ray(out[p], float(np.linalg.norm(joints[j] - joints[p])), org[j], rays[j], guess)
-        else:
-            out[j] = guess
+        out[j] = (bone_toward_ray(out[p], float(np.linalg.norm(joints[j] - joints[p])), org[j], rays[j], guess)
+                  if has_ray[j] else guess)
+        moved[j] = True
     return out
