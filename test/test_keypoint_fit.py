@@ -230,3 +230,41 @@ def test_neutral_body_size_refuses_malformed_metadata():
     assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": [0.1] * 5})) is None
     assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": ["x"] * 23})) is None
     assert neutral_body_size(SimpleNamespace(architecture={"neutral_bones_m": [0.1] * 23})) == pytest.approx(2.3)
+
+
+def test_bad_keypoints_are_not_fitted_and_never_break_the_output(tmp_path):
+    """Non-finite positions or confidences, confidences out of range, keypoints far outside the image: the pipeline
+    publishes finite joints, fits only what is valid, and the bones keep their lengths."""
+    from perception_fixtures import write_batch_per_frame
+    from pose_estimation_ros.camera_model import Intrinsics
+    from pose_estimation_ros.perception.detectors import Detection
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
+
+    model = tmp_path / "m.onnx"
+    write_batch_per_frame(model, joints=_body(), cam=(1.0, 0.0, 0.0))
+    intr = Intrinsics(640, 480, 500.0, 500.0, 320.0, 240.0)
+    kp = np.zeros((17, 3), np.float32)
+    kp[7] = (np.nan, 100.0, 0.9)          # left elbow: NaN position
+    kp[9] = (300.0, 100.0, np.inf)        # left wrist: infinite confidence
+    kp[8] = (1e9, -1e9, 0.9)              # right elbow: absurdly far
+    kp[13] = (300.0, 300.0, -2.0)         # left knee: negative confidence
+
+    class Scripted:
+        name = "scripted"
+
+        def detect(self, rgb):
+            return [Detection(np.array([220, 40, 420, 440], np.float32), 0.9, kp)]
+
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    outs = {}
+    for mode in ("off", "limbs"):
+        pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none",
+                                                   keypoint_fit=mode, detect_every=1), detector=Scripted())
+        outs[mode] = pipe.process(rgb, 33_000_000, intr).estimates[0].joints_cam
+        pipe.close()
+    got, ref = outs["limbs"], outs["off"]
+    assert np.all(np.isfinite(got))
+    bone = lambda X: np.array([np.linalg.norm(X[j] - X[p]) for j, p in skeleton.BONES])  # noqa: E731
+    np.testing.assert_allclose(bone(got), bone(ref), atol=1e-6)
+    for name in ("left_elbow", "left_wrist", "left_knee", "left_ankle", "right_knee"):
+        np.testing.assert_allclose(got[J[name]], ref[J[name]], atol=1e-9)     # invalid keypoints: not fitted
