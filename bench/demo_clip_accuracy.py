@@ -1,7 +1,7 @@
 """3D accuracy of the perception pipeline on every frame of the demo clip, offline (no ROS, no dropped frames).
 
     python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off limbs camera_limbs]
-        [--body-scale model neutral] [--threads 1]
+        [--body-scale model neutral] [--flip-test] [--threads 1]
 
 `make demo` scores the frames the nodes happened to process in 20 s on a shared CPU (which frames varies with the
 load); this runs the same `PerceptionPipeline` (default detector, the packaged models) on all frames of one period of
@@ -74,7 +74,7 @@ def score(path: str, fit: str, frames: list[int], est: list[np.ndarray], truth: 
 
 
 def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
-        body_scale: str = "model") -> tuple[list[int], list, list]:
+        body_scale: str = "model", flip_test: bool = False) -> tuple[list[int], list, list]:
     """The clip's frames through one pipeline configuration: (frame indices, estimates, truths) of estimated frames."""
     from pose_estimation_ros.camera_model import Intrinsics
     from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
@@ -83,7 +83,7 @@ def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
     period = int(round(1e9 / fps))
     pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=per_frame_model, temporal_model=temporal,
                                                keypoint_fit=fit, body_scale=body_scale, frame_period_ns=period,
-                                               threads=threads))
+                                               threads=threads, flip_test=flip_test))
     intr = Intrinsics(scene.width, scene.height, scene.fx, scene.fy, scene.cx, scene.cy)
     frames, est, truth = [], [], []
     try:
@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keypoint-fit", nargs="+", default=["off", "limbs", "camera_limbs"],
                     choices=("off", "limbs", "camera_limbs"))
     ap.add_argument("--body-scale", nargs="+", default=["model"], choices=("model", "neutral"))
+    ap.add_argument("--flip-test", action="store_true", help="the pipeline's flip_test on (every row)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -114,10 +115,12 @@ def main(argv=None) -> int:
     if scene.clip is None:
         raise SystemExit("the pre-rendered demo clip is missing: `make setup` renders .cache/demo_scene "
                          "(python -m training.render.demo_scene)")
-    rows = [score(label, fit, *run(scene, temporal, fit, args.per_frame_model, args.threads, body), body_scale=body)
+    rows = [score(label, fit, *run(scene, temporal, fit, args.per_frame_model, args.threads, body, args.flip_test),
+                  body_scale=body)
             for body in args.body_scale for label, temporal in PATHS for fit in args.keypoint_fit]
     print(f"\ndemo clip ({len(scene.clip.gt['joints_cam'])} frames, {scene.clip.meta['fps']:g} fps, walk 6 m -> 1.5 m "
-          f"-> 6 m), per-frame model {args.per_frame_model or 'packaged'}; {platform.machine()}, {os.cpu_count()} cores\n")
+          f"-> 6 m), per-frame model {args.per_frame_model or 'packaged'}{', flip test' if args.flip_test else ''}; "
+          f"{platform.machine()}, {os.cpu_count()} cores\n")
     print("| path | body_scale | keypoint_fit | MPJPE mm | PA-MPJPE mm | accel. error mm/frame^2 | root error mm | depth bias mm "
           "| body size est/true | frames |")
     print("|---|---|---|---|---|---|---|---|---|---|")

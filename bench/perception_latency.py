@@ -155,7 +155,7 @@ def _config(args, **kw):
     from pose_estimation_ros.perception.pipeline import PerceptionConfig
     return PerceptionConfig(per_frame_model=args.per_frame_model, temporal_model=args.temporal_model,
                             temporal_lag=args.temporal_lag, provider=args.provider, threads=args.threads,
-                            frame_period_ns=int(1e9 / 30), **kw)
+                            frame_period_ns=int(1e9 / 30), flip_test=args.flip_test, **kw)
 
 
 def full_path_run(args, seq, redetect_every: int, pubs) -> RunResult:
@@ -218,6 +218,7 @@ def main(argv=None) -> int:
                     help="hide the detector's follow(): detector every --detect-every frames (the old path, for A/B)")
     ap.add_argument("--detect-every", type=int, default=3, help="detector period with --no-follow")
     ap.add_argument("--provider", default="cpu")
+    ap.add_argument("--flip-test", action="store_true", help="the pipeline's flip_test (per-frame model twice)")
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--temporal-model", default="", help="'' = posebert.onnx (lag 0) / posebert_lag<k>.onnx, 'none'")
     ap.add_argument("--temporal-lag", type=int, default=0, help="0 = causal, k = k frames of look-ahead")

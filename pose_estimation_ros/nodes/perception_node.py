@@ -110,6 +110,9 @@ class PerceptionNode(Node):
                                "adults are placed ~13 % too close, small people about right); neutral = every "
                                "person at the average adult's size (right for them; smaller people are placed too "
                                "far, the unsafe direction).", choices=BODY_SCALES, read_only=True),
+            flip_test=declare(self, "flip_test", False,
+                              "Also run the per-frame model on the mirrored crops and average the two answers "
+                              "(more accurate, twice the per-frame model's time).", read_only=True),
             max_stamp_ahead_s=declare(self, "max_stamp_ahead_s", 2.0,
                                       "Image stamps further ahead of the node clock are rejected.", lo=0.001,
                                       hi=3600.0, read_only=True),

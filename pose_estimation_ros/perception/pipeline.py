@@ -42,6 +42,7 @@ from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_
 from .detectors import can_follow
 from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
+from .flip_test import average_outputs, mirror_inputs, mirror_outputs
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .keypoint_input import keypoints_in_crop
 from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body, temporal_joints_slot
@@ -129,6 +130,7 @@ class PerceptionConfig:
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     keypoint_fit: str = "limbs"        # off | limbs | camera_limbs: fit the output to the frame's keypoints (keypoint_fit.py)
     body_scale: str = "model"          # model | neutral: each person at the model's body size, or at the neutral body's
+    flip_test: bool = False            # also run the per-frame model on the mirrored crops and average (flip_test.py)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
     def validate(self) -> None:
@@ -447,6 +449,10 @@ class PerceptionPipeline:
             t2 = self.clock()
             t["crop_ms"] = (t2 - t1) * 1e3
             pose6d, betas, cam, joints = self._run_per_frame(x, kp)
+            if self.cfg.flip_test and len(x):
+                xf, kf = mirror_inputs(x, kp, self.input_size)
+                mirrored = mirror_outputs(*self._run_per_frame(xf, kf), self.input_size)
+                pose6d, betas, cam, joints = average_outputs((pose6d, betas, cam, joints), mirrored)
             if kp is not None and self.cfg.keypoint_fit == "camera_limbs":
                 cam = np.array([fit_weak_camera(joints[i], cam[i], kp[i], self._camera_fit)[0]
                                 if tr.fresh else cam[i] for i, tr in enumerate(people)], np.float32)

@@ -43,6 +43,10 @@ class PerFrameRunner:
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.size = int(self.meta.input_size[0])
         self.withhold_keypoints = False     # a keypoint-input model gets none (its image-only fallback)
+        self.flip_test = False              # also the mirrored crops, averaged (the runtime's flip_test)
+
+    def _run(self, x: np.ndarray, kp: np.ndarray | None) -> list[np.ndarray]:
+        return _run_session(self.sess, x, kp)
 
     @property
     def keypoint_input(self) -> str:
@@ -75,12 +79,23 @@ class PerFrameRunner:
                                             else np.asarray(keypoints), self.size)
         outs: list[list[np.ndarray]] = []
         for s in range(0, images.shape[0], batch):
-            feeds = {model_meta.PER_FRAME_INPUT: images_to_input(images[s:s + batch]).numpy()}
-            if kp is not None:
-                feeds[model_meta.PER_FRAME_KEYPOINTS] = kp[s:s + batch]
-            outs.append(self.sess.run(list(model_meta.PER_FRAME_OUTPUTS), feeds))
+            x = images_to_input(images[s:s + batch]).numpy()
+            k = None if kp is None else np.asarray(kp[s:s + batch], np.float32)
+            outs.append(self._run(x, k))
+            if self.flip_test:
+                from pose_estimation_ros.perception.flip_test import average_outputs, mirror_inputs, mirror_outputs
+
+                mirrored = mirror_outputs(*self._run(*mirror_inputs(x, k, self.size)), self.size)
+                outs[-1] = list(average_outputs(tuple(outs[-1]), mirrored))
         return {n: torch.as_tensor(np.concatenate([o[i] for o in outs])) for i, n in
                 enumerate(model_meta.PER_FRAME_OUTPUTS)}
+
+
+def _run_session(sess, x: np.ndarray, kp: np.ndarray | None) -> list[np.ndarray]:
+    feeds = {model_meta.PER_FRAME_INPUT: x}
+    if kp is not None:
+        feeds[model_meta.PER_FRAME_KEYPOINTS] = kp
+    return sess.run(list(model_meta.PER_FRAME_OUTPUTS), feeds)
 
 
 def _root(j: torch.Tensor) -> torch.Tensor:
@@ -283,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="user datasets (spin_npz / coco / 3dpw) to evaluate on")
     p.add_argument("--no-keypoints", action="store_true",
                    help="a keypoint-input model gets no keypoints (what it does when the detector gives none)")
+    p.add_argument("--flip-test", action="store_true",
+                   help="run every crop and its mirror image and average (the runtime's flip_test)")
     p.add_argument("--keypoint-fit", action="store_true",
                    help="--shards with keypoints: also rows with the runtime's keypoint fit (limbs and camera_limbs, "
                         "perception.keypoint_fit) applied to the outputs, what the perception node publishes")
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     runner = PerFrameRunner(a.model, a.threads)
     runner.withhold_keypoints = a.no_keypoints
+    runner.flip_test = a.flip_test
     body_name = model_meta.body_model_of(runner.meta)
     cfg = apply_overrides(load_config(a.config), a.set + [f"model.input_size={runner.size}",
                                                           f"model.body_model={body_name}"])
