@@ -513,6 +513,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--detector", default="", help="detector backend ('' = the default)")
     ap.add_argument("--keypoint-fit", default="limbs", choices=("off", "limbs", "camera_limbs"),
                     help="the pipeline's keypoint_fit (node default limbs; --no-keypoints turns it off)")
+    ap.add_argument("--flip-test", action="store_true", help="the pipeline's flip_test (node default off)")
     ap.add_argument("--max-people", type=int, default=5, help="the pipeline's max_people (node default 5)")
     ap.add_argument("--hfov", default=str(DEFAULT_HFOV_DEG),
                     help="horizontal field of view in degrees; a comma list runs each (e.g. 40,60,90)")
@@ -571,7 +572,8 @@ def main(argv: list[str] | None = None, pipeline: Pipeline | None = None) -> dic
         cfg = PerceptionConfig(per_frame_model=args.per_frame_model,
                                temporal_model=args.temporal_model if video else "none", temporal_lag=0,
                                detector=args.detector, max_people=args.max_people, threads=args.threads,
-                               keypoint_fit="off" if args.no_keypoints else args.keypoint_fit)
+                               keypoint_fit="off" if args.no_keypoints else args.keypoint_fit,
+                               flip_test=args.flip_test)
         pipeline = PerceptionPipeline(cfg)
         if args.no_keypoints:
             pipeline.per_frame = WithoutKeypoints(pipeline.per_frame)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import skeleton
+from ..kinematics import orthonormal_rot6d
 
 __all__ = ["COCO_MIRROR", "JOINT_MIRROR", "average_outputs", "mirror_inputs", "mirror_outputs"]
 
@@ -59,17 +60,9 @@ def mirror_outputs(pose6d: np.ndarray, betas: np.ndarray, cam: np.ndarray, joint
     return p, np.asarray(betas, np.float64), c, j
 
 
-def _gram_schmidt_6d(p: np.ndarray) -> np.ndarray:
-    a1, a2 = p[..., :3], p[..., 3:]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-8)
-    a2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-8)
-    return np.concatenate([b1, b2], -1)
-
-
 def average_outputs(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     """Mean of two ``(pose6d, betas, cam, joints)`` answers for the same crop; the mean 6D rotations are made
     orthonormal again (Gram-Schmidt, as the model's own 6D -> rotation step). float32 arrays."""
-    pose = _gram_schmidt_6d((np.asarray(a[0], np.float64) + b[0]) / 2.0)
+    pose = orthonormal_rot6d((np.asarray(a[0], np.float64) + b[0]) / 2.0)
     rest = [(np.asarray(u, np.float64) + v) / 2.0 for u, v in zip(a[1:], b[1:])]
     return tuple(np.asarray(t, np.float32) for t in (pose, *rest))

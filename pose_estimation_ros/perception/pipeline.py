@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import skeleton
 from ..camera_model import Intrinsics
-from ..kinematics import project_points, weak_perspective_to_translation
+from ..kinematics import orthonormal_rot6d, project_points, weak_perspective_to_translation
 from .keypoint_fit import LIMB_JOINTS, CameraFit, fit_limbs, fit_weak_camera
 from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
     crop_and_resize, normalize
@@ -453,6 +453,8 @@ class PerceptionPipeline:
                 xf, kf = mirror_inputs(x, kp, self.input_size)
                 mirrored = mirror_outputs(*self._run_per_frame(xf, kf), self.input_size)
                 pose6d, betas, cam, joints = average_outputs((pose6d, betas, cam, joints), mirrored)
+            # The temporal model reads orthonormal 6D (what it was trained on); the model's raw 6D is not.
+            pose6d = orthonormal_rot6d(pose6d).astype(np.float32)
             if kp is not None and self.cfg.keypoint_fit == "camera_limbs":
                 cam = np.array([fit_weak_camera(joints[i], cam[i], kp[i], self._camera_fit)[0]
                                 if tr.fresh else cam[i] for i, tr in enumerate(people)], np.float32)

@@ -87,8 +87,12 @@ class PerFrameRunner:
 
                 mirrored = mirror_outputs(*self._run(*mirror_inputs(x, k, self.size)), self.size)
                 outs[-1] = list(average_outputs(tuple(outs[-1]), mirrored))
-        return {n: torch.as_tensor(np.concatenate([o[i] for o in outs])) for i, n in
-                enumerate(model_meta.PER_FRAME_OUTPUTS)}
+        res = {n: torch.as_tensor(np.concatenate([o[i] for o in outs])) for i, n in
+               enumerate(model_meta.PER_FRAME_OUTPUTS)}
+        # As the runtime does before its temporal model: orthonormal 6D (the rotations the model's body reads).
+        from pose_estimation_ros.kinematics import orthonormal_rot6d
+        res["pose6d"] = torch.as_tensor(orthonormal_rot6d(res["pose6d"].numpy()), dtype=res["pose6d"].dtype)
+        return res
 
 
 def _run_session(sess, x: np.ndarray, kp: np.ndarray | None) -> list[np.ndarray]:
