@@ -110,7 +110,8 @@ def synthetic_clips(seqs, noise: NoiseModel | None, missing_ratio: float = 0.0, 
 def clips_from_predictions(path: str | Path, num_betas: int = 10) -> list[Clip]:
     """Clips from a per-frame model's predictions (format in the module docstring)."""
     with np.load(path, allow_pickle=False) as z:
-        pred = torch.as_tensor(z["pred_pose6d"], dtype=torch.float32)
+        # orthonormal 6D, as the runtime hands PoseBERT (a raw model output has arbitrary column norms)
+        pred = rotmat_to_rot6d(rot6d_to_rotmat(torch.as_tensor(z["pred_pose6d"], dtype=torch.float32)))
         gt = (rot6d_to_rotmat(torch.as_tensor(z["gt_pose6d"], dtype=torch.float32)) if "gt_pose6d" in z
               else torch.as_tensor(z["gt_rotmats"], dtype=torch.float32))
         n = pred.shape[0]
