@@ -121,11 +121,12 @@ def main(argv=None) -> int:
     print(f"\ndemo clip ({len(scene.clip.gt['joints_cam'])} frames, {scene.clip.meta['fps']:g} fps, walk 6 m -> 1.5 m "
           f"-> 6 m), per-frame model {args.per_frame_model or 'packaged'}{', flip test' if args.flip_test else ''}; "
           f"{platform.machine()}, {os.cpu_count()} cores\n")
-    print("| path | body_scale | keypoint_fit | MPJPE mm | PA-MPJPE mm | accel. error mm/frame^2 | root error mm | depth bias mm "
-          "| body size est/true | frames |")
+    print("| path | body_scale | keypoint_fit | MPJPE mm | PA-MPJPE mm | accel. error mm/frame^2 | root error mm "
+          "| depth bias mm | body size est/true | frames |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r.path} | {r.body_scale} | {r.keypoint_fit} | {r.mpjpe:.1f} | {r.pa_mpjpe:.1f} | {r.accel_error:.1f} | "
+        print(f"| {r.path} | {r.body_scale} | {r.keypoint_fit} | {r.mpjpe:.1f} | {r.pa_mpjpe:.1f} | "
+              f"{r.accel_error:.1f} | "
               f"{r.root_error:.0f} | {r.depth_bias:+.0f} | {r.size_ratio:.3f} | {r.frames} |")
     return 0
 

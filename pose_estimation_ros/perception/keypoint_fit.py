@@ -48,13 +48,16 @@ import numpy as np
 
 from ..skeleton import JOINT_NAMES
 
-__all__ = ["COCO_TO_JOINT", "LIMB_JOINTS", "CameraFit", "bone_toward_ray", "fit_limbs", "fit_weak_camera"]
+__all__ = ["COCO_TO_JOINT", "LIMB_JOINTS", "MIN_CONFIDENCE", "CameraFit", "bone_toward_ray", "fit_limbs",
+           "fit_weak_camera"]
 
 _COCO_NAMES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
                "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 # (COCO-17 index, SMPL-24 joint index) pairs: COCO 5..16 have these names in this order.
 COCO_TO_JOINT: tuple[tuple[int, int], ...] = tuple((5 + k, JOINT_NAMES.index(n)) for k, n in enumerate(_COCO_NAMES))
 
+# A keypoint is used by either fit from this detector confidence on (MediaPipe's own visibility threshold).
+MIN_CONFIDENCE = 0.5
 # (COCO-17 index, SMPL-24 joint index) of the limb joints :func:`fit_limbs` moves, parents before children.
 LIMB_JOINTS: tuple[tuple[int, int], ...] = tuple((c, JOINT_NAMES.index(n)) for c, n in (
     (7, "left_elbow"), (8, "right_elbow"), (9, "left_wrist"), (10, "right_wrist"),
@@ -87,7 +90,7 @@ class CameraFit:
         max_scale_change: a refit scale outside ``[s0 / k, s0 * k]`` is refused (the model's camera is kept).
     """
 
-    min_confidence: float = 0.5
+    min_confidence: float = MIN_CONFIDENCE
     min_points: int = 4
     prior: float = 0.1
     max_scale_change: float = 1.5

@@ -35,7 +35,6 @@ import numpy as np
 from .. import skeleton
 from ..camera_model import Intrinsics
 from ..kinematics import orthonormal_rot6d, project_points, weak_perspective_to_translation
-from .keypoint_fit import LIMB_JOINTS, CameraFit, fit_limbs, fit_weak_camera
 from .crop import CROP_MODES, BoundedFollower, CropBox, CropLimits, box_from_keypoints, box_from_xyxy, \
     crop_and_resize, normalize
 from .detect import DEFAULT_DETECTOR, Detection, Detector, DetectorError, build_detector, limit_people
@@ -44,6 +43,7 @@ from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
 from .flip_test import average_outputs, mirror_inputs, mirror_outputs
 from .inference import OnnxModel, load_per_frame, load_temporal
+from .keypoint_fit import LIMB_JOINTS, MIN_CONFIDENCE, CameraFit, fit_limbs, fit_weak_camera
 from .keypoint_input import keypoints_in_crop
 from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body, temporal_joints_slot
 from .track import PersonTracker
@@ -128,7 +128,7 @@ class PerceptionConfig:
     max_people: int = 5
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
-    keypoint_fit: str = "limbs"        # off | limbs | camera_limbs: fit the output to the frame's keypoints (keypoint_fit.py)
+    keypoint_fit: str = "limbs"        # off | limbs | camera_limbs: fit the output to the frame's keypoints
     body_scale: str = "model"          # model | neutral: each person at the model's body size, or at the neutral body's
     flip_test: bool = False            # also run the per-frame model on the mirrored crops and average (flip_test.py)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
@@ -726,11 +726,11 @@ class PerceptionPipeline:
         return float(np.clip(self._neutral_size / size, *BODY_SCALE_LIMITS))
 
     def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
-        """Limb joints moved onto the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""
+        """Limb joints turned towards the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""
         rays = np.full((NUM_JOINTS, 3), np.nan)
         for c, j in LIMB_JOINTS:
             u, v, conf = keypoints[c]
-            if np.isfinite(conf) and conf >= self._camera_fit.min_confidence and np.isfinite(u) and np.isfinite(v):
+            if np.isfinite(conf) and conf >= MIN_CONFIDENCE and np.isfinite(u) and np.isfinite(v):
                 rays[j] = ((u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0)
         if not np.isfinite(rays).any():
             return joints_cam

@@ -159,7 +159,8 @@ def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray,
     become for a crop. Returns a copy of ``out`` with ``joints`` (root-relative) and ``cam`` fitted; ``pose6d`` and
     ``betas`` are the model's (so MPVPE is not affected and not meaningful for these rows).
     """
-    from pose_estimation_ros.perception.keypoint_fit import LIMB_JOINTS, CameraFit, fit_limbs, fit_weak_camera
+    from pose_estimation_ros.perception.keypoint_fit import (LIMB_JOINTS, MIN_CONFIDENCE, CameraFit, fit_limbs,
+                                                             fit_weak_camera)
     from training.spin.keypoints import normalize_keypoints_px
 
     settings = CameraFit()
@@ -172,7 +173,7 @@ def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray,
         rays = np.full((joints.shape[1], 3), np.nan)
         org = np.zeros((joints.shape[1], 3))
         for ci, j in LIMB_JOINTS:
-            if kpn[i, ci, 2] >= settings.min_confidence:
+            if kpn[i, ci, 2] >= MIN_CONFIDENCE:
                 rays[j] = (0.0, 0.0, 1.0)
                 org[j] = (kpn[i, ci, 0] / c[0] - c[1], kpn[i, ci, 1] / c[0] - c[2], 0.0)
         fj[i], fc[i] = fit_limbs(joints[i], rays, org), c
