@@ -46,10 +46,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import JOINT_NAMES
+from ..skeleton import JOINT_NAMES, PARENTS
 
-__all__ = ["COCO_TO_JOINT", "LIMB_JOINTS", "MIN_CONFIDENCE", "CameraFit", "bone_toward_ray", "fit_limbs",
-           "fit_weak_camera"]
+__all__ = ["COCO_TO_JOINT", "LIMB_JOINTS", "MIN_CONFIDENCE", "CameraFit", "bone_toward_ray", "confident_limbs",
+           "fit_limbs", "fit_weak_camera"]
 
 _COCO_NAMES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
                "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
@@ -66,8 +66,6 @@ LIMB_JOINTS: tuple[tuple[int, int], ...] = tuple((c, JOINT_NAMES.index(n)) for c
 
 def _subtrees(roots: list[int]) -> tuple[int, ...]:
     """``roots`` and all their descendants, in index order (parents before children)."""
-    from ..skeleton import PARENTS
-
     keep = set(roots)
     for j, p in enumerate(PARENTS):
         if p in keep:
@@ -77,6 +75,18 @@ def _subtrees(roots: list[int]) -> tuple[int, ...]:
 
 # The joints :func:`fit_limbs` can move: the limb joints and everything below them (hands, feet).
 _LIMB_SUBTREES = _subtrees([j for _, j in LIMB_JOINTS])
+_HAS_KEYPOINT = np.isin(np.arange(len(JOINT_NAMES)), [j for _, j in LIMB_JOINTS])
+
+
+def confident_limbs(keypoints: np.ndarray) -> list[tuple[int, float, float]]:
+    """``(joint index, u, v)`` of each :data:`LIMB_JOINTS` keypoint in ``keypoints`` (17, 3) (any 2D coordinates +
+    confidence) that is finite and at least :data:`MIN_CONFIDENCE` confident: what :func:`fit_limbs` may use."""
+    out = []
+    for c, j in LIMB_JOINTS:
+        u, v, conf = (float(t) for t in keypoints[c])
+        if np.isfinite(conf) and conf >= MIN_CONFIDENCE and np.isfinite(u) and np.isfinite(v):
+            out.append((j, u, v))
+    return out
 
 
 @dataclass(frozen=True)
@@ -190,16 +200,13 @@ def fit_limbs(joints: np.ndarray, rays: np.ndarray, origins: np.ndarray | None =
         (24, 3) the fitted joints (float64); the root and every joint without a ray keep their offsets from
         their (fitted) parents.
     """
-    from ..skeleton import PARENTS
-
     joints = np.asarray(joints, np.float64)
     rays = np.asarray(rays, np.float64)
     if joints.shape != (len(JOINT_NAMES), 3) or rays.shape != joints.shape:
         raise ValueError(f"fit_limbs needs joints and rays of shape (24, 3), got {joints.shape}, {rays.shape}")
     org = np.zeros_like(joints) if origins is None else np.asarray(origins, np.float64)
-    movable = np.zeros(len(JOINT_NAMES), bool)
-    movable[[j for _, j in LIMB_JOINTS]] = True
-    has_ray = movable & np.all(np.isfinite(rays), axis=1) & np.any(rays != 0, axis=1) & np.all(np.isfinite(org), axis=1)
+    has_ray = (_HAS_KEYPOINT & np.all(np.isfinite(rays), axis=1) & np.any(rays != 0, axis=1)
+               & np.all(np.isfinite(org), axis=1))
     out = joints.copy()
     moved = np.zeros(len(JOINT_NAMES), bool)
     for j in _LIMB_SUBTREES:                          # parents come before children; other joints cannot move

@@ -43,7 +43,7 @@ from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
 from .flip_test import average_outputs, mirror_inputs, mirror_outputs
 from .inference import OnnxModel, load_per_frame, load_temporal
-from .keypoint_fit import LIMB_JOINTS, MIN_CONFIDENCE, CameraFit, fit_limbs, fit_weak_camera
+from .keypoint_fit import CameraFit, confident_limbs, fit_limbs, fit_weak_camera
 from .keypoint_input import keypoints_in_crop
 from .metadata import PER_FRAME_INPUT, PER_FRAME_KEYPOINTS, TEMPORAL_INPUTS, check_same_body, temporal_joints_slot
 from .track import PersonTracker
@@ -727,13 +727,12 @@ class PerceptionPipeline:
 
     def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
         """Limb joints turned towards the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""
-        rays = np.full((NUM_JOINTS, 3), np.nan)
-        for c, j in LIMB_JOINTS:
-            u, v, conf = keypoints[c]
-            if np.isfinite(conf) and conf >= MIN_CONFIDENCE and np.isfinite(u) and np.isfinite(v):
-                rays[j] = ((u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0)
-        if not np.isfinite(rays).any():
+        limbs = confident_limbs(keypoints)
+        if not limbs:
             return joints_cam
+        rays = np.full((NUM_JOINTS, 3), np.nan)
+        for j, u, v in limbs:
+            rays[j] = ((u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0)
         fitted = fit_limbs(joints_cam, rays)
         return fitted if np.all(np.isfinite(fitted)) else joints_cam
 

@@ -28,7 +28,8 @@ from training.geometry.rotations import rot6d_to_rotmat
 from training.posebert.metrics import accel_error, mpjpe, pa_mpjpe
 from training.spin.data import images_to_input
 
-__all__ = ["PerFrameRunner", "frame_metrics", "source_split_metrics", "video_metrics", "video_predictions", "pck", "main"]
+__all__ = ["PerFrameRunner", "frame_metrics", "source_split_metrics", "video_metrics", "video_predictions", "pck",
+           "main"]
 
 
 class PerFrameRunner:
@@ -46,7 +47,11 @@ class PerFrameRunner:
         self.flip_test = False              # also the mirrored crops, averaged (the runtime's flip_test)
 
     def _run(self, x: np.ndarray, kp: np.ndarray | None) -> list[np.ndarray]:
-        return _run_session(self.sess, x, kp)
+        """One onnxruntime call: (N, 3, S, S) normalised crops [+ (N, 17, 3) keypoint input] -> the outputs."""
+        feeds = {model_meta.PER_FRAME_INPUT: x}
+        if kp is not None:
+            feeds[model_meta.PER_FRAME_KEYPOINTS] = kp
+        return self.sess.run(list(model_meta.PER_FRAME_OUTPUTS), feeds)
 
     @property
     def keypoint_input(self) -> str:
@@ -93,13 +98,6 @@ class PerFrameRunner:
         from pose_estimation_ros.kinematics import orthonormal_rot6d
         res["pose6d"] = torch.as_tensor(orthonormal_rot6d(res["pose6d"].numpy()), dtype=res["pose6d"].dtype)
         return res
-
-
-def _run_session(sess, x: np.ndarray, kp: np.ndarray | None) -> list[np.ndarray]:
-    feeds = {model_meta.PER_FRAME_INPUT: x}
-    if kp is not None:
-        feeds[model_meta.PER_FRAME_KEYPOINTS] = kp
-    return sess.run(list(model_meta.PER_FRAME_OUTPUTS), feeds)
 
 
 def _root(j: torch.Tensor) -> torch.Tensor:
@@ -159,8 +157,7 @@ def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray,
     become for a crop. Returns a copy of ``out`` with ``joints`` (root-relative) and ``cam`` fitted; ``pose6d`` and
     ``betas`` are the model's (so MPVPE is not affected and not meaningful for these rows).
     """
-    from pose_estimation_ros.perception.keypoint_fit import (LIMB_JOINTS, MIN_CONFIDENCE, CameraFit, fit_limbs,
-                                                             fit_weak_camera)
+    from pose_estimation_ros.perception.keypoint_fit import CameraFit, confident_limbs, fit_limbs, fit_weak_camera
     from training.spin.keypoints import normalize_keypoints_px
 
     settings = CameraFit()
@@ -172,10 +169,9 @@ def keypoint_fit_outputs(out: dict[str, torch.Tensor], keypoints_px: np.ndarray,
         c = fit_weak_camera(joints[i], cams[i], kpn[i], settings)[0] if camera else cams[i]
         rays = np.full((joints.shape[1], 3), np.nan)
         org = np.zeros((joints.shape[1], 3))
-        for ci, j in LIMB_JOINTS:
-            if kpn[i, ci, 2] >= MIN_CONFIDENCE:
-                rays[j] = (0.0, 0.0, 1.0)
-                org[j] = (kpn[i, ci, 0] / c[0] - c[1], kpn[i, ci, 1] / c[0] - c[2], 0.0)
+        for j, u, v in confident_limbs(kpn[i]):
+            rays[j] = (0.0, 0.0, 1.0)
+            org[j] = (u / c[0] - c[1], v / c[0] - c[2], 0.0)
         fj[i], fc[i] = fit_limbs(joints[i], rays, org), c
     res = dict(out)
     res["joints"] = torch.as_tensor(fj, dtype=out["joints"].dtype)
