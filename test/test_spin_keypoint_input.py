@@ -295,3 +295,52 @@ def test_train_with_keypoint_only_then_joint_steps_and_resume(tmp_path):
     assert s["steps"] == 2 and "keypoint input" in s["training_data"] and "image-less" in s["training_data"]
     cfg.train.steps = 3
     assert train(cfg, tmp_path / "run", progress=False)["steps"] == 3         # resumed
+
+
+class _RecordingLandmarks:
+    """Stands in for the BlazePose detector: records the ROI, answers 33 landmarks at the ROI's unit-square centre."""
+
+    def __init__(self, flag: float) -> None:
+        self.flag, self.rois = flag, []
+
+    def _landmarks(self, rgb, roi):
+        self.rois.append(np.asarray(roi, np.float64))
+        centre = roi[:, :2] @ np.array([0.5, 0.5]) + roi[:, 2]
+        lm = np.concatenate([np.tile(centre, (33, 1)), np.full((33, 2), 0.9)], 1).astype(np.float32)
+        return self.flag, lm, np.zeros((2, 2), np.float32)
+
+
+def test_landmark_labels_use_a_padded_roi_and_zero_a_missed_person():
+    from training.spin.shard_keypoints import LABEL_ROI_SCALE, landmark_keypoints
+
+    im = np.zeros((100, 100, 3), np.uint8)
+    det = _RecordingLandmarks(flag=0.9)
+    kp = landmark_keypoints(det, im, roi_scale=1.3)
+    # unit square -> image px: side 130 px, centred on the crop's centre: corners at -15 and 115 px
+    np.testing.assert_allclose(det.rois[-1], [[130, 0, -15], [0, 130, -15]], atol=1e-4)
+    np.testing.assert_allclose(kp[:, :2], 50.0, atol=1e-4)
+    np.testing.assert_allclose(kp[:, 2], 0.9, atol=1e-6)
+    landmark_keypoints(det, im)
+    np.testing.assert_allclose(det.rois[-1][0, 0], 100 * LABEL_ROI_SCALE, atol=1e-4)
+    assert not landmark_keypoints(_RecordingLandmarks(flag=0.3), im).any()
+    with pytest.raises(ValueError, match="roi_scale"):
+        landmark_keypoints(det, im, roi_scale=0.0)
+
+
+def test_shard_loader_refuses_keypoint_files_of_two_roi_scales(tmp_path):
+    rng = np.random.default_rng(0)
+    for k, scale in enumerate((1.3, 1.0)):
+        np.savez(tmp_path / f"shard_{k:05d}.npz", image=rng.integers(0, 255, (2, SIZE, SIZE, 3), dtype=np.uint8),
+                 joints2d=np.zeros((2, 24, 2), np.float32), visibility=np.ones((2, 24), np.float32),
+                 joints3d=np.zeros((2, 24, 3), np.float32), rotmats=np.tile(np.eye(3, dtype=np.float32), (2, 24, 1, 1)),
+                 shape=np.zeros((2, 10), np.float32))
+        kw = {"roi_scale": np.float32(scale)} if k == 0 else {}      # a file of before the key: the whole crop
+        np.savez(tmp_path / f"kp_{k:05d}.npz", keypoints=np.zeros((2, 17, 3), np.float32),
+                 coco2d=np.zeros((2, 17, 2), np.float32), **kw)
+    with pytest.raises(ValueError, match="ROI scale 1, the shards before it with 1.3"):
+        spin_data.ShardDataset([tmp_path])
+    (tmp_path / "kp_00001.npz").unlink()
+    np.savez(tmp_path / "kp_00001.npz", keypoints=np.zeros((2, 17, 3), np.float32),
+             coco2d=np.zeros((2, 17, 2), np.float32), roi_scale=np.float32(1.3))
+    ds = spin_data.ShardDataset([tmp_path])
+    assert ds.loaded == 4 and ds.keypoint_roi_scale == pytest.approx(1.3)

@@ -160,6 +160,7 @@ class ShardDataset(Dataset):
         self.virtual, self.refresh_every, self.flip_prob, self.seed = length, refresh_every, flip_prob, seed
         self.files: list[Path] = []
         self.data: dict[str, np.ndarray] = {}
+        self.keypoint_roi_scale: float | None = None    # the landmark ROI scale of the keypoint files
         self.reads = 0
         self._scan()
         if not self.files:
@@ -179,6 +180,13 @@ class ShardDataset(Dataset):
             if side.is_file():
                 with np.load(side) as z:
                     arrays["keypoints"] = z["keypoints"]
+                    scale = float(z["roi_scale"]) if "roi_scale" in z.files else 1.0
+                if self.keypoint_roi_scale is None:
+                    self.keypoint_roi_scale = scale
+                elif abs(scale - self.keypoint_roi_scale) > 1e-6:
+                    raise ValueError(f"{side}: keypoints labelled with landmark ROI scale {scale:g}, the shards before "
+                                     f"it with {self.keypoint_roi_scale:g} (re-label: python -m "
+                                     f"training.spin.shard_keypoints {f.parent})")
             if self.files and (("keypoints" in arrays) != ("keypoints" in self.data)):
                 raise ValueError(f"{f}: keypoint file {side.name} {'present' if 'keypoints' in arrays else 'missing'}"
                                  f" unlike the shards before it (run python -m training.spin.shard_keypoints on "
