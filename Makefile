@@ -44,7 +44,9 @@ LIFT_SUBJECTS ?= 01 03 06 10 13 131 135 14 16 35 94
 RENDER_SUBJECTS ?= 01 03 05 06 131
 # more image poses: the training part of these subjects (the renderer holds one out itself: 135), own render seed
 EXTRA_RENDER_SUBJECTS ?= 10 13 135 14 16 35 94
-EXTRA_SPIN_SAMPLES ?= 4000
+EXTRA_SPIN_SAMPLES ?= 8000
+EXTRA2_SPIN_SAMPLES ?= 2500
+MORE_SPIN_SAMPLES ?= 4000
 train-spin: setup
 	[ -d runs/mocap/06 ] || $(PY) -m training.mocap_cli import-mocap $(SHARED)/cmu $(SHARED)/cmu-cc $(SHARED)/cmu-more \
 		--out runs/mocap --body anny --fps 30 --test-subjects 131 16 35 01 12 14 --val-subjects 03 10
@@ -56,7 +58,14 @@ train-spin: setup
 	mkdir -p runs/render_motion_extra && for s in $(EXTRA_RENDER_SUBJECTS); do [ -d runs/render_motion_extra/$$s ] || cp -r runs/mocap/$$s runs/render_motion_extra/; done
 	$(PY) -m training.spin.render_shards --config training/configs/spin_keypoints.yaml --set 'data.motion_dirs=[runs/render_motion_extra]' \
 		--split train --seed 1000 --out runs/spin/shards_extra/train --count $(EXTRA_SPIN_SAMPLES)
-	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test runs/spin/shards_extra/train
+	# 10,500 more renders with their own seeds (the default model's last stages, 2026-12-01 23:00)
+	$(PY) -m training.spin.render_shards --config training/configs/spin_keypoints.yaml --set 'data.motion_dirs=[runs/render_motion_extra]' \
+		--split train --seed 2000 --out runs/spin/shards_extra2/train --count $(EXTRA2_SPIN_SAMPLES)
+	$(PY) -m training.spin.render_shards --split train --seed 3000 --out runs/spin/shards_more/train --count $(MORE_SPIN_SAMPLES)
+	$(PY) -m training.spin.render_shards --config training/configs/spin_keypoints.yaml --set 'data.motion_dirs=[runs/render_motion_extra]' \
+		--split train --seed 4000 --out runs/spin/shards_extra3/train --count $(MORE_SPIN_SAMPLES)
+	$(PY) -m training.spin.shard_keypoints runs/spin/shards/train runs/spin/shards/val runs/spin/shards/test runs/spin/shards_extra/train \
+		runs/spin/shards_extra2/train runs/spin/shards_more/train runs/spin/shards_extra3/train
 	[ -f runs/spin/lifting/table.npz ] || $(PY) -m training.spin.lifting --subjects $(LIFT_SUBJECTS) --count 30000 \
 		--out runs/spin/lifting/table.npz
 	$(PY) -m training.spin.train --config training/configs/spin_keypoints.yaml --out runs/spin_keypoints

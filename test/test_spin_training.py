@@ -249,3 +249,29 @@ def test_slim_checkpoint_continues_training(tmp_path):
     more = apply_overrides(cfg, [f"train.init_ckpt={slim}"])
     summary = train(more, tmp_path / "b", progress=False)
     assert summary["steps"] == 1 and "from slim.pt" in summary["training_data"]
+
+
+def test_average_checkpoints_is_the_elementwise_mean_and_refuses_another_architecture(tmp_path):
+    from training.spin.checkpoint import CheckpointMismatch, average_checkpoints, main as ckpt_main
+
+    cfg = _cfg(steps=1)
+    train(cfg, tmp_path / "a", progress=False)
+    train(apply_overrides(cfg, ["train.seed=5", "train.lr=0.01"]), tmp_path / "b", progress=False)
+    a, b = (torch.load(tmp_path / d / "ckpt_last.pt", weights_only=True) for d in "ab")
+    out = average_checkpoints([tmp_path / "a" / "ckpt_last.pt", tmp_path / "b" / "ckpt_last.pt"], tmp_path / "m.pt")
+    m = torch.load(out, weights_only=True)
+    differ = 0
+    for k, v in m["model"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (a["model"][k].double() + b["model"][k].double()).div(2).float())
+            differ += int(not torch.equal(a["model"][k], b["model"][k]))
+        else:
+            assert torch.equal(v, b["model"][k])
+    assert differ > 0 and "optimizer" not in m and "mean of 2 checkpoints" in m["training_data"]
+    model, _ = load_model(out)                              # loads as a normal checkpoint
+    assert sum(p.numel() for p in model.parameters()) > 0
+    train(apply_overrides(cfg, ["model.hidden=32"]), tmp_path / "c", progress=False)
+    with pytest.raises(CheckpointMismatch, match="hidden"):
+        average_checkpoints([tmp_path / "c" / "ckpt_last.pt", tmp_path / "a" / "ckpt_last.pt"], tmp_path / "x.pt")
+    assert ckpt_main(["average", "--out", str(tmp_path / "y.pt"), str(tmp_path / "a" / "ckpt_last.pt")]) == 2
+    assert not (tmp_path / "y.pt").exists()

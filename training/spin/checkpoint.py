@@ -1,4 +1,8 @@
-"""MoCap-SPIN checkpoints: building the model from its config and loading a trained one with checks.
+"""MoCap-SPIN checkpoints: building the model from its config, loading a trained one with checks, averaging and
+slimming them.
+
+    python -m training.spin.checkpoint average --out runs/avg/ckpt.pt A.pt B.pt C.pt   # mean of the weights
+    python -m training.spin.checkpoint slim SRC.pt models/mocap_spin_resume.pt        # fp16, no optimizer
 
 A checkpoint (``runs/<name>/ckpt_last.pt`` / ``ckpt_best.pt``) is a dict with ``model`` (state dict,
 no body: :func:`~training.models.spin.attach_body`), ``model_config`` (:class:`ModelConfig` as a
@@ -8,8 +12,10 @@ optimizer / scheduler / RNG states for resuming. ``training.export --per-frame-c
 """
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -20,7 +26,7 @@ from training.config_io import from_known_keys
 from training.spin.finetune import bn_modules
 
 __all__ = ["build_body", "build_model", "read_checkpoint", "load_model", "check_compatible", "CheckpointMismatch",
-           "slim_checkpoint"]
+           "slim_checkpoint", "average_checkpoints", "main"]
 
 
 class CheckpointMismatch(ValueError):
@@ -105,3 +111,59 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     dst = Path(dst)
     torch.save(slim, dst)
     return dst
+
+
+def average_checkpoints(srcs: Sequence[str | Path], dst: str | Path) -> Path:
+    """The element-wise mean of the floating-point weights and BN statistics of ``srcs`` (checkpoints of one
+    architecture, typically points of one training trajectory: the "model soup" / SWA average), computed in float64;
+    integer buffers (BN batch counters) and every other field come from the last one, ``cpu_hours`` is the largest
+    (the runs' hours are cumulative), ``training_data`` says what was averaged. No optimizer state: continue with
+    ``train.init_ckpt``. Raises :class:`CheckpointMismatch` naming the first checkpoint of another architecture or
+    with other weights."""
+    if len(srcs) < 2:
+        raise ValueError(f"averaging needs at least two checkpoints, got {len(srcs)}")
+    cks = [read_checkpoint(s) for s in srcs]
+    last = cks[-1]
+    for src, ck in zip(srcs[:-1], cks[:-1]):
+        check_compatible(ck, _config(last["model_config"]), str(src))
+        if ck["model"].keys() != last["model"].keys():
+            raise CheckpointMismatch(f"{src}: other weights than {srcs[-1]} "
+                                     f"({len(set(ck['model']) ^ set(last['model']))} names differ)")
+        bad = [k for k, v in ck["model"].items() if v.shape != last["model"][k].shape]
+        if bad:
+            raise CheckpointMismatch(f"{src}: weight {bad[0]} has shape {tuple(ck['model'][bad[0]].shape)}, "
+                                     f"{srcs[-1]} {tuple(last['model'][bad[0]].shape)}")
+    out = {k: v for k, v in last.items() if k not in ("optimizer", "scheduler", "rng", "slim")}
+    out["model"] = {k: (torch.stack([ck["model"][k].double() for ck in cks]).mean(0).to(torch.float32)
+                        if v.is_floating_point() else v.clone()) for k, v in last["model"].items()}
+    out["cpu_hours"] = max(float(ck.get("cpu_hours", 0.0)) for ck in cks)
+    names = ", ".join(f"{Path(s).parent.name}/{Path(s).name} (step {ck.get('step', '?')})" for s, ck in zip(srcs, cks))
+    out["training_data"] = f"{last.get('training_data', '')}; weights = the mean of {len(cks)} checkpoints: {names}"
+    out["averaged_from"] = [str(s) for s in srcs]
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, dst)
+    return dst
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.spin.checkpoint", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    avg = sub.add_parser("average", help="mean of the weights of checkpoints of one architecture")
+    avg.add_argument("srcs", nargs="+")
+    avg.add_argument("--out", required=True)
+    slim = sub.add_parser("slim", help="fp16 weights + configs, no optimizer (to commit and continue from)")
+    slim.add_argument("src")
+    slim.add_argument("dst")
+    a = p.parse_args(argv)
+    try:
+        dst = average_checkpoints(a.srcs, a.out) if a.cmd == "average" else slim_checkpoint(a.src, a.dst)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"[spin.checkpoint] error: {e}", file=sys.stderr)
+        return 2
+    print(f"[spin.checkpoint] {a.cmd} -> {dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
