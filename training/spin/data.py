@@ -24,6 +24,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from pose_estimation_ros import skeleton
 from training.spin.config import SpinConfig, check_ratio
+from training.spin.keypoints import label_roi_scale
 
 __all__ = ["standardize", "collate", "images_to_input", "StickFigureDataset", "ShardDataset", "flip_sample",
            "MixedBatchSampler",
@@ -178,9 +179,10 @@ class ShardDataset(Dataset):
                 arrays = {k: z[k] for k in z.files}
             side = f.with_name(f.name.replace("shard_", "kp_", 1))     # training.spin.shard_keypoints
             if side.is_file():
+
                 with np.load(side) as z:
                     arrays["keypoints"] = z["keypoints"]
-                    scale = float(z["roi_scale"]) if "roi_scale" in z.files else 1.0
+                    scale = label_roi_scale(z)
                 if self.keypoint_roi_scale is None:
                     self.keypoint_roi_scale = scale
                 elif abs(scale - self.keypoint_roi_scale) > 1e-6:

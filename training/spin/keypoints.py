@@ -23,13 +23,19 @@ import numpy as np
 from training.body.keypoints import COCO17_NAMES
 
 __all__ = ["KEYPOINT_FORMATS", "NUM_KEYPOINTS", "COCO17_FLIP", "normalize_keypoints_px", "flip_keypoints_px",
-           "KeypointNoise", "fit_noise"]
+           "label_roi_scale", "KeypointNoise", "fit_noise"]
 
 KEYPOINT_FORMATS = ("none", "coco17")
 NUM_KEYPOINTS = len(COCO17_NAMES)
 # Index of the mirrored keypoint (left <-> right).
 COCO17_FLIP: tuple[int, ...] = tuple(
     COCO17_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in COCO17_NAMES)
+
+
+def label_roi_scale(labels) -> float:
+    """The landmark ROI scale (ROI side / crop side) an open ``kp_K.npz`` label file was made with
+    (:mod:`training.spin.shard_keypoints`); files from before the ``roi_scale`` key: 1.0, the crop itself."""
+    return float(labels["roi_scale"]) if "roi_scale" in labels.files else 1.0
 
 
 def normalize_keypoints_px(kp: np.ndarray, size: int) -> np.ndarray:

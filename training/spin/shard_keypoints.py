@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.spin.keypoints import NUM_KEYPOINTS, fit_noise
+from training.spin.keypoints import NUM_KEYPOINTS, fit_noise, label_roi_scale
 
 __all__ = ["LABEL_ROI_SCALE", "crop_intrinsics", "body_coco2d", "landmark_keypoints", "label_shard", "main"]
 
@@ -82,18 +82,14 @@ def landmark_keypoints(detector, image: np.ndarray, roi_scale: float = LABEL_ROI
     return np.concatenate([lm[BLAZEPOSE_TO_COCO17, :2], lm[BLAZEPOSE_TO_COCO17, 2:3]], 1).astype(np.float32)
 
 
-def label_scale(kp_path: Path) -> float:
-    """The ROI scale a ``kp_K.npz`` was labelled with (files without the key: 1.0, the whole crop)."""
-    with np.load(kp_path) as z:
-        return float(z["roi_scale"]) if "roi_scale" in z.files else 1.0
-
-
 def label_shard(path: Path, detector, body, force: bool = False, roi_scale: float = LABEL_ROI_SCALE) -> Path:
     """Write ``kp_K.npz`` for ``shard_K.npz`` (skipped when it exists with the same ``roi_scale``, unless
     ``force``)."""
     out = path.with_name(path.name.replace("shard_", "kp_"))
-    if out.exists() and not force and abs(label_scale(out) - roi_scale) < 1e-6:
-        return out
+    if out.exists() and not force:
+        with np.load(out) as z:
+            if abs(label_roi_scale(z) - roi_scale) < 1e-6:
+                return out
     with np.load(path) as z:
         d = {k: z[k] for k in ("image", "joints2d", "joints3d", "rotmats", "shape")}
     kp = np.stack([landmark_keypoints(detector, im, roi_scale) for im in d["image"]])
