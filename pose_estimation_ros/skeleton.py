@@ -55,6 +55,22 @@ REST_JOINTS = np.array([
 # Bones drawn for visualisation: (child, parent) for every non-root joint.
 BONES: tuple[tuple[int, int], ...] = tuple((j, p) for j, p in enumerate(PARENTS) if p >= 0)
 
+# The COCO-17 keypoints (2D detectors, the per-frame model's keypoint input), in COCO order.
+COCO17_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+
+
+def mirror_index(names: tuple[str, ...]) -> tuple[int, ...]:
+    """Index in ``names`` of each name's left/right mirror (``left_x`` <-> ``right_x``; others map to themselves)."""
+    return tuple(names.index(n.replace("left", "\0").replace("right", "left").replace("\0", "right")) for n in names)
+
+
+# Each joint's left/right mirror (a mirror image swaps the sides of a mirror-symmetric body).
+JOINT_MIRROR: tuple[int, ...] = mirror_index(JOINT_NAMES)
+
 
 def rest_offsets() -> np.ndarray:
     """Offsets of each joint from its parent in the rest pose.

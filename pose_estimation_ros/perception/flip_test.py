@@ -24,17 +24,8 @@ from ..kinematics import orthonormal_rot6d
 __all__ = ["COCO_MIRROR", "JOINT_MIRROR", "average_outputs", "mirror_inputs", "mirror_outputs"]
 
 
-def _mirror_index(names: tuple[str, ...] | list[str]) -> list[int]:
-    def other(n: str) -> str:
-        return n.replace("left", "\0").replace("right", "left").replace("\0", "right")
-    return [list(names).index(other(n)) for n in names]
-
-
-COCO_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-              "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-              "right_knee", "left_ankle", "right_ankle")
-COCO_MIRROR: list[int] = _mirror_index(COCO_NAMES)
-JOINT_MIRROR: list[int] = _mirror_index(skeleton.JOINT_NAMES)
+COCO_MIRROR: list[int] = list(skeleton.mirror_index(skeleton.COCO17_NAMES))
+JOINT_MIRROR: list[int] = list(skeleton.JOINT_MIRROR)
 
 
 def mirror_inputs(x: np.ndarray, kp: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:

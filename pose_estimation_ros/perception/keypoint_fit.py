@@ -46,15 +46,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import JOINT_NAMES, PARENTS
+from ..skeleton import COCO17_NAMES, JOINT_NAMES, PARENTS
 
 __all__ = ["COCO_TO_JOINT", "LIMB_JOINTS", "MIN_CONFIDENCE", "CameraFit", "bone_toward_ray", "confident_limbs",
            "fit_limbs", "fit_weak_camera"]
 
-_COCO_NAMES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
-# (COCO-17 index, SMPL-24 joint index) pairs: COCO 5..16 have these names in this order.
-COCO_TO_JOINT: tuple[tuple[int, int], ...] = tuple((5 + k, JOINT_NAMES.index(n)) for k, n in enumerate(_COCO_NAMES))
+# (COCO-17 index, SMPL-24 joint index) pairs of the body keypoints: COCO 5..16 share the joints' names.
+COCO_TO_JOINT: tuple[tuple[int, int], ...] = tuple((c, JOINT_NAMES.index(COCO17_NAMES[c])) for c in range(5, 17))
 
 # A keypoint is used by either fit from this detector confidence on (MediaPipe's own visibility threshold).
 MIN_CONFIDENCE = 0.5

@@ -34,11 +34,7 @@ __all__ = [
     "body_keypoints", "coco17_from_joints",
 ]
 
-COCO17_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+COCO17_NAMES: tuple[str, ...] = skeleton.COCO17_NAMES
 
 # COCO body keypoint -> canonical joint with the same name (approximately the same anatomical point:
 # the canonical/SMPL joints are joint centres, COCO's are annotated on the surface).

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_estimation_ros.skeleton import mirror_index
 from training.body.keypoints import COCO17_NAMES
 
 __all__ = ["KEYPOINT_FORMATS", "NUM_KEYPOINTS", "COCO17_FLIP", "normalize_keypoints_px", "flip_keypoints_px",
@@ -28,8 +29,7 @@ __all__ = ["KEYPOINT_FORMATS", "NUM_KEYPOINTS", "COCO17_FLIP", "normalize_keypoi
 KEYPOINT_FORMATS = ("none", "coco17")
 NUM_KEYPOINTS = len(COCO17_NAMES)
 # Index of the mirrored keypoint (left <-> right).
-COCO17_FLIP: tuple[int, ...] = tuple(
-    COCO17_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in COCO17_NAMES)
+COCO17_FLIP: tuple[int, ...] = mirror_index(COCO17_NAMES)
 
 
 def label_roi_scale(labels) -> float:

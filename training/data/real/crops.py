@@ -7,7 +7,6 @@ absent), ``rotmats`` (24, 3, 3) (identity when absent), ``has_3d``, ``has_pose``
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import torch
@@ -91,14 +90,8 @@ class RealCropDataset(Dataset):
                 "index": torch.tensor(i)}
 
 
-@functools.lru_cache(maxsize=1)
 def _mirror_index() -> tuple[int, ...]:
-    """Canonical joint index of each joint's left/right mirror."""
+    """Canonical joint index of each joint's left/right mirror (:data:`pose_estimation_ros.skeleton.JOINT_MIRROR`)."""
     from pose_estimation_ros import skeleton
 
-    names = skeleton.JOINT_NAMES
-    out = []
-    for n in names:
-        m = n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
-        out.append(names.index(m))
-    return tuple(out)
+    return skeleton.JOINT_MIRROR
