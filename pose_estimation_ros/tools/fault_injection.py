@@ -167,6 +167,20 @@ class PoseDriver(PrivateNode):
         res = self.wait_future(fut, timeout)
         return None if res is None else res.results
 
+    def reset_until(self, state: str, fraction: float | None = None, timeout: float = 10.0, every: float = 0.5
+                    ) -> bool:
+        """Publish ``safety_reset`` every ``every`` s (an operator pressing again) until the controller is in ``state``.
+
+        One reset can be refused for a cause that is not the test's: a stall of this process longer than the
+        watchdog latches its own stop, and a reset sent while the pose stream is still recovering is refused.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pub_reset.publish(self.Empty())
+            if self.wait_state(state, fraction, timeout=min(every, max(deadline - time.monotonic(), 0.0))):
+                return True
+        return False
+
     def latest(self):
         return self.status[-1][1] if self.status else None
 
