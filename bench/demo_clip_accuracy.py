@@ -1,7 +1,7 @@
 """3D accuracy of the perception pipeline on every frame of the demo clip, offline (no ROS, no dropped frames).
 
     python -m bench.demo_clip_accuracy [--per-frame-model PATH] [--keypoint-fit off limbs camera_limbs]
-        [--body-scale model neutral] [--flip-test] [--threads 1]
+        [--body-scale model neutral floor] [--flip-test] [--threads 1]
 
 `make demo` scores the frames the nodes happened to process in 20 s on a shared CPU (which frames varies with the
 load); this runs the same `PerceptionPipeline` (default detector, the packaged models) on all frames of one period of
@@ -81,9 +81,11 @@ def run(scene, temporal: str, fit: str, per_frame_model: str, threads: int,
 
     fps = float(scene.clip.meta["fps"])
     period = int(round(1e9 / fps))
+    # body_scale floor: the clip's camera is level, camera_height_m above the floor
+    floor = {"floor_camera_height": scene.camera_height_m} if body_scale == "floor" else {}
     pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=per_frame_model, temporal_model=temporal,
                                                keypoint_fit=fit, body_scale=body_scale, frame_period_ns=period,
-                                               threads=threads, flip_test=flip_test))
+                                               threads=threads, flip_test=flip_test, **floor))
     intr = Intrinsics(scene.width, scene.height, scene.fx, scene.fy, scene.cx, scene.cy)
     frames, est, truth = [], [], []
     try:
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--keypoint-fit", nargs="+", default=["off", "limbs", "camera_limbs"],
                     choices=("off", "limbs", "camera_limbs"))
-    ap.add_argument("--body-scale", nargs="+", default=["model"], choices=("model", "neutral"))
+    ap.add_argument("--body-scale", nargs="+", default=["model"], choices=("model", "neutral", "floor"))
     ap.add_argument("--flip-test", action="store_true", help="the pipeline's flip_test on (every row)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

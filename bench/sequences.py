@@ -40,7 +40,8 @@ class Sequence:
 
     Attributes:
         frames: (T, H, W, 3) uint8 RGB. joints3d: (T, P, 24, 3) metres, camera frame. boxes: (T, P, 4) xyxy px of
-        the visible silhouette. K: (3, 3). fps: frames per second. name: folder name.
+        the visible silhouette. K: (3, 3). fps: frames per second. name: folder name. camera_R, camera_t:
+        (T, 3, 3), (T, 3) world -> camera extrinsics (world y up, floor y = 0), None in files without them.
     """
 
     frames: np.ndarray
@@ -49,6 +50,8 @@ class Sequence:
     K: np.ndarray
     fps: float
     name: str
+    camera_R: np.ndarray | None = None
+    camera_t: np.ndarray | None = None
 
     @property
     def people(self) -> int:
@@ -122,4 +125,6 @@ def load_sequence(folder: str | Path) -> Sequence:
     n = min(len(frames), len(gt["joints3d"]))
     if n == 0:
         raise ValueError(f"{folder}: no frames decoded")
-    return Sequence(np.stack(frames[:n]), gt["joints3d"][:n], gt["boxes"][:n], gt["K"], float(gt["fps"]), folder.name)
+    cams = (gt["camera_R"][:n], gt["camera_t"][:n]) if "camera_R" in gt.files else (None, None)
+    return Sequence(np.stack(frames[:n]), gt["joints3d"][:n], gt["boxes"][:n], gt["K"], float(gt["fps"]), folder.name,
+                    *cams)

@@ -73,15 +73,38 @@ def jitter_row(path: str, est: dict[int, np.ndarray], truth: np.ndarray) -> Jitt
                      float(np.abs(pos[:, 2] - tru[:, 2]).mean() * 1e3), len(frames), len(trip))
 
 
-def run_path(seq, label: str, temporal: str, lag: int, crops: str, per_frame_model: str, threads: int) -> JitterRow:
+def floor_mount(seq) -> dict[str, float]:
+    """``body_scale floor`` parameters of the sequence's (static) camera: its tilt from the first frame's extrinsics
+    (world y up) and its height above the plane the person walks on.
+
+    ``make_sequence`` puts the motion's lowest joint 4 cm above ``y = 0`` but draws no floor (the background is a
+    photo), and the rendered body's foot joints sit higher than the mocap skeleton's toes (0.09-0.16 m above
+    ``y = 0`` on ``walk``), so the walked plane is taken from the truth: the lowest foot joint of the clip minus
+    the runtime's ``FLOOR_SOLE_HEIGHT`` (what a robot's mount would measure from the real floor)."""
+    from pose_estimation_ros.perception.floor import FOOT_JOINTS, pitch_roll_from_up
+    from pose_estimation_ros.perception.pipeline import FLOOR_SOLE_HEIGHT
+
+    if seq.camera_R is None:
+        raise SystemExit(f"body_scale floor: sequence '{seq.name}' has no camera extrinsics (camera_R, camera_t)")
+    R, t = np.asarray(seq.camera_R[0], np.float64), np.asarray(seq.camera_t[0], np.float64)
+    up = R @ np.array([0.0, 1.0, 0.0])
+    pitch, roll = pitch_roll_from_up(up)
+    lowest = float((np.asarray(seq.joints3d[:, 0], np.float64)[:, list(FOOT_JOINTS)] @ up).min())   # camera frame
+    return {"floor_camera_height": FLOOR_SOLE_HEIGHT - lowest, "floor_camera_pitch_deg": pitch,
+            "floor_camera_roll_deg": roll}
+
+
+def run_path(seq, label: str, temporal: str, lag: int, crops: str, per_frame_model: str, threads: int,
+             body_scale: str = "model") -> JitterRow:
     """The sequence through one pipeline configuration; the root of the (only / best-scored) person per frame."""
     from pose_estimation_ros.camera_model import Intrinsics
     from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
 
     period = int(round(1e9 / seq.fps))
     det = TruthBoxes() if crops == "truth" else None
+    floor = floor_mount(seq) if body_scale == "floor" else {}
     cfg = PerceptionConfig(per_frame_model=per_frame_model, temporal_model=temporal, temporal_lag=lag, threads=threads,
-                           frame_period_ns=period, detect_every=1)
+                           frame_period_ns=period, detect_every=1, body_scale=body_scale, **floor)
     pipe = PerceptionPipeline(cfg, detector=det)
     h, w = seq.frames.shape[1:3]
     intr = Intrinsics(w, h, seq.K[0, 0], seq.K[1, 1], seq.K[0, 2], seq.K[1, 2])
@@ -102,13 +125,15 @@ def main(argv=None) -> int:
     ap.add_argument("--crops", choices=("detector", "truth"), default="detector")
     ap.add_argument("--per-frame-model", default="", help="'' = packaged mocap_spin.onnx")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--body-scale", default="model", choices=("model", "neutral", "floor"),
+                    help="the pipeline's body_scale (floor: the sequence camera's height and tilt)")
     args = ap.parse_args(argv)
 
     from bench.sequences import SEQUENCES, ensure_sequence, load_sequence
 
     folder = ensure_sequence(args.sequence) if args.sequence in SEQUENCES else args.sequence
     seq = load_sequence(folder)
-    rows = [run_path(seq, label, temporal, lag, args.crops, args.per_frame_model, args.threads)
+    rows = [run_path(seq, label, temporal, lag, args.crops, args.per_frame_model, args.threads, args.body_scale)
             for label, temporal, lag in PATHS]
     base = rows[0]
     print(f"\nroot (pelvis) position in the camera frame, rendered sequence '{seq.name}' ({len(seq.frames)} frames, "

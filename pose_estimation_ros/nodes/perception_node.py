@@ -29,7 +29,8 @@ from ..perception.detect import DEFAULT_DETECTOR, DetectorError
 from ..perception.inference import PROVIDERS
 from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
-from ..perception.pipeline import BODY_SCALES, KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, PerceptionPipeline
+from ..perception.pipeline import BODY_SCALES, FLOOR_SOLE_HEIGHT, KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, \
+    PerceptionPipeline
 from ..perception.window import StampError, stamp_fields_to_ns
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
@@ -109,7 +110,23 @@ class PerceptionNode(Node):
                                "model estimated (about 0.87 of the average adult's whatever the person: average "
                                "adults are placed ~13 % too close, small people about right); neutral = every "
                                "person at the average adult's size (right for them; smaller people are placed too "
-                               "far, the unsafe direction).", choices=BODY_SCALES, read_only=True),
+                               "far, the unsafe direction); floor = at the size at which their feet stand on the "
+                               "floor, from the camera mount floor.* (a flat floor; each track keeps the median size "
+                               "its visible feet measured, the model's until they are seen; people on stairs or a "
+                               "platform are placed too far).", choices=BODY_SCALES, read_only=True),
+            floor_camera_height=declare(self, "floor.camera_height", 0.0,
+                                        "body_scale floor: height of the camera's optical centre above the floor (m; "
+                                        "camera_xyz z of the controller's mount when base_link is on the floor).",
+                                        lo=0.0, hi=20.0, read_only=True),
+            floor_camera_pitch_deg=declare(self, "floor.camera_pitch_deg", 0.0,
+                                           "body_scale floor: tilt of the optical axis below the horizon (degrees; "
+                                           "positive = looking down).", lo=-90.0, hi=90.0, read_only=True),
+            floor_camera_roll_deg=declare(self, "floor.camera_roll_deg", 0.0,
+                                          "body_scale floor: roll of the camera about its optical axis (degrees).",
+                                          lo=-180.0, hi=180.0, read_only=True),
+            floor_sole_height=declare(self, "floor.sole_height", FLOOR_SOLE_HEIGHT,
+                                      "body_scale floor: height of the foot joint above the floor when the foot is "
+                                      "flat (m; the packaged body's).", lo=0.0, hi=0.3, read_only=True),
             flip_test=declare(self, "flip_test", False,
                               "Also run the per-frame model on the mirrored crops and average the two answers "
                               "(more accurate, twice the per-frame model's time).", read_only=True),

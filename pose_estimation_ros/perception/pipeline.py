@@ -26,6 +26,7 @@ The node (``nodes/perception_node.py``) converts messages and publishes; everyth
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from .detectors import can_follow
 from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
 from .flip_test import average_outputs, mirror_inputs, mirror_outputs
+from .floor import FloorScale, camera_up_vector
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .keypoint_fit import CameraFit, confident_limbs, fit_limbs, fit_weak_camera
 from .keypoint_input import keypoints_in_crop
@@ -59,10 +61,13 @@ SMPL_FROM_COCO = {1: 11, 2: 12, 4: 13, 5: 14, 7: 15, 8: 16, 15: 0, 16: 5, 17: 6,
 _KP0 = 3 + NUM_JOINTS * 3
 _EXTRA = _KP0 + 17 * 3
 KEYPOINT_FITS = ("off", "limbs", "camera_limbs")
-BODY_SCALES = ("model", "neutral")
+BODY_SCALES = ("model", "neutral", "floor")
 # body_scale neutral: the factor that brings a person to the neutral body's size is clamped to this range (a model
 # that fails gives a finite, bounded answer).
 BODY_SCALE_LIMITS = (0.67, 1.5)
+# body_scale floor: height of the foot joint (left_foot / right_foot) above the floor when the foot is flat, m
+# (the packaged Anny body's neutral shape: lowest vertex 0.027 m below the foot joint).
+FLOOR_SOLE_HEIGHT = 0.03
 PACKAGED_PER_FRAME = "mocap_spin.onnx"
 # Frames between detector runs while every person is followed by a FollowingDetector (chosen by measurement:
 # docs/perception.md "Detector on demand"); the detector also runs at once when a followed person is lost.
@@ -129,7 +134,12 @@ class PerceptionConfig:
     track_lost_frames: int = 10        # unmatched for this x detect_every frames: the track ends
     translation_window: int = 12       # slots of the root-translation fit (<= 2: no smoothing)
     keypoint_fit: str = "limbs"        # off | limbs | camera_limbs: fit the output to the frame's keypoints
-    body_scale: str = "model"          # model | neutral: each person at the model's body size, or at the neutral body's
+    body_scale: str = "model"          # model | neutral | floor: each person at the model's body size, the neutral
+    #                                    body's, or the size at which their feet stand on the floor (floor.py)
+    floor_camera_height: float = 0.0   # body_scale floor: camera optical centre above the floor, m
+    floor_camera_pitch_deg: float = 0.0  # body_scale floor: optical axis below the horizon, degrees
+    floor_camera_roll_deg: float = 0.0   # body_scale floor: camera roll about its optical axis, degrees
+    floor_sole_height: float = FLOOR_SOLE_HEIGHT   # body_scale floor: foot joint above the floor, m
     flip_test: bool = False            # also run the per-frame model on the mirrored crops and average (flip_test.py)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
@@ -144,6 +154,16 @@ class PerceptionConfig:
             raise ValueError(f"frame_period_ns must be >= 0, got {self.frame_period_ns}")
         if self.body_scale not in BODY_SCALES:
             raise ValueError(f"unknown body_scale '{self.body_scale}' (valid: {', '.join(BODY_SCALES)})")
+        if self.body_scale == "floor":
+            if not (np.isfinite(self.floor_camera_height) and self.floor_camera_height > 0):
+                raise ValueError("body_scale floor needs floor.camera_height > 0 m (the camera's height above the "
+                                 f"floor), got {self.floor_camera_height}")
+            if not -90.0 <= self.floor_camera_pitch_deg <= 90.0:
+                raise ValueError(f"floor.camera_pitch_deg must be in [-90, 90], got {self.floor_camera_pitch_deg}")
+            if not -180.0 <= self.floor_camera_roll_deg <= 180.0:
+                raise ValueError(f"floor.camera_roll_deg must be in [-180, 180], got {self.floor_camera_roll_deg}")
+            if not 0.0 <= self.floor_sole_height < self.floor_camera_height:
+                raise ValueError(f"floor.sole_height must be in [0, camera_height), got {self.floor_sole_height}")
         if self.keypoint_fit not in KEYPOINT_FITS:
             raise ValueError(f"unknown keypoint_fit '{self.keypoint_fit}' (valid: {', '.join(KEYPOINT_FITS)})")
         if self.crop not in CROP_MODES:
@@ -208,6 +228,7 @@ class _Track:
     active: bool = False       # matched at the last detector run (or followed into this frame) and followable
     det: Detection | None = None   # its detection in the last frame (what a FollowingDetector follows)
     fresh: bool = False        # box + keypoints measured on this frame (following / detector), not projected
+    floor_sizes: deque | None = None   # body_scale floor: body sizes measured from the floor (FloorScale)
 
 
 class _DetectorFault(RuntimeError):
@@ -302,6 +323,10 @@ class PerceptionPipeline:
             self.body_scale_warning = (f"body_scale neutral: {self.per_frame.path} has no neutral body in its metadata "
                                        "(architecture.neutral_bones_m, written by training.export since 2026-12-01); "
                                        "people keep the model's body size")
+        self.floor: FloorScale | None = None
+        if cfg.body_scale == "floor":
+            self.floor = FloorScale(camera_up_vector(cfg.floor_camera_pitch_deg, cfg.floor_camera_roll_deg),
+                                    cfg.floor_camera_height, cfg.floor_sole_height, limits=BODY_SCALE_LIMITS)
         self._num_betas = meta.num_betas
         self._per_frame_runner = per_frame_runner
         self.clock = time.perf_counter   # stage timer (benchmarks on a loaded machine use time.thread_time)
@@ -476,10 +501,12 @@ class PerceptionPipeline:
                 faults.append(f"person {tr.track_id}: per-frame model gave no valid estimate")
                 tr.follower.lost, tr.active = True, False
                 continue
-            if k := self._body_scale(joints[i]):        # the neutral body size sets the distance
-                joints[i], transl = joints[i] * k, transl * k
             kp_img = tr.keypoints if (tr.fresh and tr.keypoints is not None
                                       and np.shape(tr.keypoints) == (17, 3)) else np.zeros((17, 3))
+            if self.floor is not None:       # the feet of this frame measure the track's body size
+                self._measure_floor(tr, joints[i] + transl, kp_img, intr)
+            if k := self._body_scale(joints[i], tr):    # the neutral / floor-measured body size sets the distance
+                joints[i], transl = joints[i] * k, transl * k
             extra = np.concatenate([transl, joints[i].reshape(-1), np.reshape(kp_img, -1)]).astype(np.float32)
             tr.window.push(stamp_ns, pose6d[i], betas[i], extra, slots=slots)
             seen.add(tr.track_id)
@@ -699,7 +726,7 @@ class PerceptionPipeline:
             j_rel = temporal_joints.get(tr.track_id)
             is_temporal = j_rel is not None
             if is_temporal:
-                if k := self._body_scale(j_rel):
+                if k := self._body_scale(j_rel, tr):
                     j_rel = j_rel * k
                 smooth = smooth_translation(w.extra[:, :3], w.valid, idx, self.cfg.translation_window) \
                     if self.cfg.translation_window > 2 else None
@@ -713,17 +740,35 @@ class PerceptionPipeline:
                 out.append(est)
         return stamp, out
 
-    def _body_scale(self, joints: np.ndarray) -> float | None:
-        """``body_scale neutral``: the factor that gives ``joints`` (24, 3) the neutral body's size (sum of the bone
-        lengths), clamped to :data:`BODY_SCALE_LIMITS`; None when off, unavailable or not finite. Scaling a person's
-        root-relative joints and root translation by one factor leaves the image unchanged (the scale-depth
-        ambiguity of one camera): it sets how far away the person is, from their assumed size."""
-        if self.cfg.body_scale != "neutral" or self._neutral_size is None:
+    def _body_scale(self, joints: np.ndarray, tr: _Track) -> float | None:
+        """The factor that gives ``joints`` (24, 3) of track ``tr`` the body size (sum of the bone lengths) of
+        ``body_scale``: neutral = the neutral body's, floor = the median of what the track's feet measured
+        (:meth:`_measure_floor`), clamped to :data:`BODY_SCALE_LIMITS`; None for model, when unavailable (no
+        neutral body; feet not seen yet) or not finite. Scaling a person's root-relative joints and root translation
+        by one factor leaves the image unchanged (the scale-depth ambiguity of one camera): it sets how far away
+        the person is, from their assumed size."""
+        if self.cfg.body_scale == "neutral":
+            target = self._neutral_size
+        elif self.cfg.body_scale == "floor" and tr.floor_sizes:
+            target = float(np.median(tr.floor_sizes))
+        else:
+            return None
+        if target is None:
             return None
         size = float(np.linalg.norm(joints[_BONE_CHILD] - joints[_BONE_PARENT], axis=1).sum())
         if not (np.isfinite(size) and size > 1e-6):
             return None
-        return float(np.clip(self._neutral_size / size, *BODY_SCALE_LIMITS))
+        return float(np.clip(target / size, *BODY_SCALE_LIMITS))
+
+    def _measure_floor(self, tr: _Track, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> None:
+        """``body_scale floor``: when this frame shows the feet (``keypoints`` (17, 3) image px + confidence),
+        remember the body size at which the lowest foot of ``joints_cam`` (24, 3, the model's size) stands on the
+        floor (:class:`.floor.FloorScale`)."""
+        if tr.floor_sizes is None:
+            tr.floor_sizes = self.floor.new_history()
+        seen = self.floor.feet_seen(joints_cam, keypoints, intr.width, intr.height, intr.fx, intr.fy, intr.cx,
+                                    intr.cy)
+        self.floor.update(tr.floor_sizes, joints_cam, seen)
 
     def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
         """Limb joints turned towards the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""

@@ -1,0 +1,160 @@
+"""The floor as a ruler: a person's distance from where their feet meet the floor (``body_scale: floor``).
+
+One camera cannot tell a small person near from a big one far: the per-frame model's 3D joints and root
+translation can be scaled by any factor ``k`` about the camera centre without changing the image. The body size
+the model estimates barely follows the person (about 0.87 of the average adult's for everyone), so by default an
+average adult is placed ~13 % too close. When the camera's height above a flat floor and its tilt are known (a
+robot's camera mount: the same ``camera_xyz`` / ``camera_rpy`` the controller reads, or its TF), a standing or
+walking person's lowest foot touches the floor, and that fixes ``k``::
+
+    floor plane in the camera optical frame:   up . X = -h          (up: the world's up vector, h: camera height)
+    lowest foot joint  p  (model units), sole  s  below the joint:   up . (k p) = -h + s
+    =>  k = (s - h) / (up . p)
+
+This is the ground-plane constraint of monocular pedestrian localisation. It needs the foot seen (its keypoint
+confident and inside the image) and clearly below the camera (its ray at least ``min_depression_deg`` below the
+horizon: near the horizon a pixel of foot error moves the person far). Because a person's size does not change,
+the pipeline keeps, per track, the body sizes these frames measured (``size = k x`` the sum of the model's bone
+lengths) and scales every frame, feet seen or not, to their median (:class:`FloorScale`); a track that has not yet
+shown its feet keeps the model's size.
+
+Wrong on: a camera mount that is not the real one (the error in ``h`` is the error in distance, in proportion),
+people on stairs, a platform or a slope (a foot above the floor places the person *farther*, the unsafe
+direction), jumps (brief: the median over many frames absorbs them).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import skeleton
+
+__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_scale", "FloorScale", "body_size"]
+
+# SMPL-24 joints that can touch the floor (toes / ball of the foot) and the COCO-17 keypoints that show them.
+FOOT_JOINTS: tuple[int, ...] = (skeleton.JOINT_NAMES.index("left_foot"), skeleton.JOINT_NAMES.index("right_foot"))
+ANKLE_KEYPOINTS: tuple[int, ...] = (skeleton.COCO17_NAMES.index("left_ankle"),
+                                    skeleton.COCO17_NAMES.index("right_ankle"))
+
+
+def camera_up_vector(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """The world's up direction in the camera optical frame (x right, y down, z forward), ``(3,)`` unit vector.
+
+    Args:
+        pitch_deg: tilt of the optical axis below the horizon (positive = looking down; 90 = straight down).
+        roll_deg: rotation of the camera about its optical axis after the tilt, right-handed about +z (the image's
+            x axis turns towards its y axis).
+    """
+    p, r = np.radians(pitch_deg), np.radians(roll_deg)
+    up_pitched = np.array([0.0, -np.cos(p), -np.sin(p)])     # a level camera: (0, -1, 0); looking down: -z tilts in
+    c, s = np.cos(r), np.sin(r)
+    roll = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    return roll @ up_pitched
+
+
+def pitch_roll_from_up(up: np.ndarray) -> tuple[float, float]:
+    """Inverse of :func:`camera_up_vector`: ``(pitch_deg, roll_deg)`` of a camera whose frame sees the world's up
+    as ``up`` (3,) (normalised here)."""
+    u = np.asarray(up, np.float64)
+    u = u / np.linalg.norm(u)
+    pitch = float(np.degrees(np.arcsin(np.clip(-u[2], -1.0, 1.0))))
+    roll = float(np.degrees(np.arctan2(-u[0], -u[1])))
+    return pitch, roll
+
+
+def floor_scale(joints_cam: np.ndarray, up: np.ndarray, camera_height: float, sole_height: float,
+                min_depression_deg: float = 3.0) -> float | None:
+    """The factor ``k`` that puts the lowest foot of ``joints_cam`` on the floor, or None when it cannot.
+
+    Args:
+        joints_cam: (24, 3) joints in the camera optical frame, metres (any positive scale: the model's).
+        up: (3,) world up in the camera frame (:func:`camera_up_vector`).
+        camera_height: camera optical centre above the floor, metres (> 0).
+        sole_height: height of the foot joint above the floor when the foot is flat, metres (< camera_height).
+        min_depression_deg: the foot's viewing ray must point at least this far below the horizon.
+
+    Returns:
+        ``k > 0`` such that ``up . (k p) = sole_height - camera_height`` for the lowest foot joint ``p``, or None
+        (foot in front of the camera plane, at or above the horizon, or not finite).
+    """
+    feet = np.asarray(joints_cam, np.float64)[list(FOOT_JOINTS)]
+    heights = feet @ up
+    if not np.all(np.isfinite(heights)):
+        return None
+    p = feet[int(np.argmin(heights))]
+    dist = float(np.linalg.norm(p))
+    if p[2] <= 0 or dist <= 1e-9:
+        return None
+    if float(p @ up) / dist > -np.sin(np.radians(min_depression_deg)):
+        return None
+    k = (sole_height - camera_height) / float(p @ up)
+    return k if np.isfinite(k) and k > 0 else None
+
+
+@dataclass
+class FloorScale:
+    """The floor's geometry and the factor of each frame, given a track's memory of measured body sizes.
+
+    :meth:`update` is called once per published estimate of a track; it measures ``k`` when the feet are seen
+    and returns the factor to apply: the median body size of the track's last ``history`` measurements divided
+    by this frame's model size, clamped to ``limits``; None while none was measured.
+    """
+
+    up: np.ndarray
+    camera_height: float
+    sole_height: float = 0.03
+    min_depression_deg: float = 3.0
+    min_confidence: float = 0.5
+    history: int = 90
+    limits: tuple[float, float] = (0.67, 1.5)
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.camera_height) and self.camera_height > 0):
+            raise ValueError(f"floor: camera height must be > 0 m, got {self.camera_height}")
+        if not 0 <= self.sole_height < self.camera_height:
+            raise ValueError(f"floor: sole height must be in [0, camera height {self.camera_height}), "
+                             f"got {self.sole_height}")
+        self.up = np.asarray(self.up, np.float64)
+
+    def new_history(self) -> deque:
+        """An empty per-track memory of measured body sizes (metres, sum of bone lengths)."""
+        return deque(maxlen=self.history)
+
+    def feet_seen(self, joints_cam: np.ndarray, keypoints: np.ndarray | None, width: int, height: int,
+                  fx: float, fy: float, cx: float, cy: float) -> bool:
+        """True when an ankle keypoint of this frame is confident and the lowest foot joint projects into the image."""
+        if keypoints is None or np.shape(keypoints) != (17, 3):
+            return False
+        if not float(np.max(np.asarray(keypoints)[list(ANKLE_KEYPOINTS), 2])) >= self.min_confidence:
+            return False
+        feet = np.asarray(joints_cam, np.float64)[list(FOOT_JOINTS)]
+        if not np.all(np.isfinite(feet)):
+            return False
+        p = feet[int(np.argmin(feet @ self.up))]
+        if p[2] <= 0:
+            return False
+        u, v = fx * p[0] / p[2] + cx, fy * p[1] / p[2] + cy
+        return bool(0 <= u < width and 0 <= v < height)
+
+    def update(self, sizes: deque, joints_cam: np.ndarray, seen: bool) -> float | None:
+        """The factor for this frame's ``joints_cam`` (24, 3) of the track whose memory is ``sizes``
+        (:meth:`new_history`); measures (and remembers) the body size first when ``seen``."""
+        size = body_size(joints_cam)
+        if size is None:
+            return None
+        if seen:
+            k = floor_scale(joints_cam, self.up, self.camera_height, self.sole_height, self.min_depression_deg)
+            if k is not None:
+                sizes.append(k * size)
+        if not sizes:
+            return None
+        return float(np.clip(np.median(sizes) / size, *self.limits))
+
+
+def body_size(joints: np.ndarray) -> float | None:
+    """Sum of the skeleton's bone lengths of ``joints`` (24, 3), metres; None when not finite or zero."""
+    j = np.asarray(joints, np.float64)
+    size = float(sum(np.linalg.norm(j[c] - j[p]) for c, p in skeleton.BONES))
+    return size if np.isfinite(size) and size > 1e-6 else None

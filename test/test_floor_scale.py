@@ -1,0 +1,164 @@
+"""body_scale floor (perception/floor.py): the camera's up vector, the factor that puts the feet on the floor
+(hand-computed cases), the per-track memory, and the pipeline publishing a person at the floor's distance."""
+import numpy as np
+import pytest
+
+from pose_estimation_ros import skeleton
+from pose_estimation_ros.perception.floor import (ANKLE_KEYPOINTS, FOOT_JOINTS, FloorScale, body_size,
+                                                  camera_up_vector, floor_scale, pitch_roll_from_up)
+
+J = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
+
+
+def _standing(depth: float, feet_y: float) -> np.ndarray:
+    """(24, 3) the rest skeleton in a level camera's optical frame (y down), its foot joints at ``y = feet_y``,
+    ``depth`` m ahead."""
+    j = skeleton.REST_JOINTS * np.array([1.0, -1.0, 1.0])
+    j = j - np.array([0.0, j[list(FOOT_JOINTS), 1].max(), 0.0])
+    return j + np.array([0.0, feet_y, depth])
+
+
+def _rot_x(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+
+
+def test_camera_up_vector_hand_computed_and_inverted():
+    np.testing.assert_allclose(camera_up_vector(0.0), [0.0, -1.0, 0.0], atol=1e-12)      # level: up = -y
+    np.testing.assert_allclose(camera_up_vector(90.0), [0.0, 0.0, -1.0], atol=1e-12)     # straight down: up = -z
+    s = np.sin(np.radians(30.0))
+    np.testing.assert_allclose(camera_up_vector(30.0), [0.0, -np.cos(np.radians(30.0)), -s], atol=1e-12)
+    # rolled 90 deg about +z (x turns towards y): the new x axis is the old down, so up lies along -x
+    np.testing.assert_allclose(camera_up_vector(0.0, 90.0), [-1.0, 0.0, 0.0], atol=1e-12)
+    for pitch, roll in ((0.0, 0.0), (25.0, 0.0), (-10.0, 5.0), (60.0, -30.0)):
+        assert pitch_roll_from_up(camera_up_vector(pitch, roll)) == pytest.approx((pitch, roll), abs=1e-9)
+
+
+def test_floor_scale_level_camera_hand_computed():
+    """Camera 1.2 m up, level. The model answers the person at 0.8 of their size (and so 0.8 as far): the foot
+    joint at y = 0.8 (1.2 - 0.03) = 0.936 instead of 1.17; k = (0.03 - 1.2) / -0.936 = 1.25."""
+    true = _standing(4.0, 1.2 - 0.03)
+    k = floor_scale(0.8 * true, camera_up_vector(0.0), 1.2, 0.03)
+    assert k == pytest.approx(1.25, rel=1e-12)
+    np.testing.assert_allclose(k * 0.8 * true, true, atol=1e-12)
+
+
+def test_floor_scale_tilted_camera_recovers_the_true_distance():
+    """A camera 2.0 m up looking 25 deg down: the world (y down, floor at y = 2.0 below a level frame at the
+    camera) turned into the tilted frame; the person given at 1.3x their size is brought back."""
+    level = _standing(5.0, 2.0 - 0.03)
+    r = _rot_x(25.0)             # level frame -> camera frame pitched 25 deg down (rows: the camera's axes)
+    up = camera_up_vector(25.0)
+    np.testing.assert_allclose(r @ np.array([0.0, -1.0, 0.0]), up, atol=1e-12)
+    cam = level @ r.T
+    k = floor_scale(1.3 * cam, up, 2.0, 0.03)
+    assert k == pytest.approx(1 / 1.3, rel=1e-9)
+
+
+def test_floor_scale_refuses_feet_near_the_horizon_or_behind():
+    up = camera_up_vector(0.0)
+    far = _standing(60.0, 1.2 - 0.03)                 # 1.17 m below at 60 m: 1.1 deg below the horizon
+    assert floor_scale(far, up, 1.2, 0.03, min_depression_deg=3.0) is None
+    assert floor_scale(far, up, 1.2, 0.03, min_depression_deg=1.0) is not None
+    above = _standing(4.0, -0.5)                      # feet above the camera (a person on a balcony)
+    assert floor_scale(above, up, 1.2, 0.03) is None
+    behind = _standing(-3.0, 1.17)
+    assert floor_scale(behind, up, 1.2, 0.03) is None
+    nan = _standing(4.0, 1.17)
+    nan[J["left_foot"]] = np.nan
+    assert floor_scale(nan, up, 1.2, 0.03) is None
+
+
+def _keypoints(conf: float) -> np.ndarray:
+    kp = np.zeros((17, 3))
+    kp[list(ANKLE_KEYPOINTS)] = (320.0, 400.0, conf)
+    return kp
+
+
+def test_floor_memory_median_applies_to_frames_without_feet():
+    fs = FloorScale(camera_up_vector(0.0), 1.2, 0.03)
+    true = _standing(4.0, 1.17)
+    sizes = fs.new_history()
+    assert fs.update(sizes, 0.8 * true, seen=False) is None            # feet never seen: the model's size
+    for f in (0.8, 0.8, 0.9):                                          # three frames measure the same person
+        fs.update(sizes, f * true, seen=True)
+    assert np.median(sizes) == pytest.approx(body_size(true))
+    assert fs.update(sizes, 0.85 * true, seen=False) == pytest.approx(1 / 0.85)   # the memory, feet out of view
+    assert len(sizes) == 3
+    # bounded: a model answering 5x too small is brought up at most to the limit
+    assert fs.update(sizes, 0.2 * true, seen=False) == pytest.approx(1.5)
+
+
+def test_feet_seen_needs_a_confident_ankle_and_the_foot_inside_the_image():
+    fs = FloorScale(camera_up_vector(0.0), 1.2, 0.03)
+    j = _standing(4.0, 1.17)                          # foot at v = 240 + 300 * 1.17 / 4 = 327.75 of 480
+    args = (640, 480, 300.0, 300.0, 320.0, 240.0)
+    assert fs.feet_seen(j, _keypoints(0.9), *args)
+    assert not fs.feet_seen(j, _keypoints(0.2), *args)
+    assert not fs.feet_seen(j, None, *args)
+    assert fs.feet_seen(_standing(1.5, 1.17), _keypoints(0.9), *args)       # v = 240 + 300 * 1.17 / 1.5 = 474
+    assert not fs.feet_seen(_standing(1.2, 1.17), _keypoints(0.9), *args)   # v = 532.5 > 480: cut off
+    with pytest.raises(ValueError, match="camera height"):
+        FloorScale(camera_up_vector(0.0), 0.0)
+    with pytest.raises(ValueError, match="sole height"):
+        FloorScale(camera_up_vector(0.0), 1.0, sole_height=1.5)
+
+
+def test_config_refuses_floor_without_a_camera_height():
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig
+
+    with pytest.raises(ValueError, match="floor.camera_height > 0"):
+        PerceptionConfig(body_scale="floor").validate()
+    with pytest.raises(ValueError, match="camera_pitch_deg"):
+        PerceptionConfig(body_scale="floor", floor_camera_height=1.2, floor_camera_pitch_deg=120.0).validate()
+    PerceptionConfig(body_scale="floor", floor_camera_height=1.2).validate()
+
+
+def test_pipeline_body_scale_floor_puts_the_feet_on_the_floor_with_the_same_image(tmp_path):
+    """A constant model (the rest skeleton) and a detector that sees the ankles: with body_scale floor the
+    published person's lowest foot joint is at the floor's height (camera 1.1x higher than the model's answer
+    implies), the image is unchanged, and a frame whose ankles are not seen keeps the measured size."""
+    from perception_fixtures import write_batch_per_frame
+    from pose_estimation_ros.camera_model import Intrinsics
+    from pose_estimation_ros.perception.detect import Detection
+    from pose_estimation_ros.perception.pipeline import PerceptionConfig, PerceptionPipeline
+
+    model = tmp_path / "m.onnx"
+    write_batch_per_frame(model, joints=skeleton.REST_JOINTS * np.array([1.0, -1.0, 1.0]), cam=(1.0, 0.0, 0.0))
+    intr = Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)
+    rgb = np.zeros((240, 320, 3), np.uint8)
+
+    class Ankles:
+        """One person box; ankle keypoints with the confidence the test sets."""
+        name = "ankles"
+        conf = 0.9
+
+        def detect(self, img):
+            kp = np.zeros((17, 3), np.float32)
+            kp[list(ANKLE_KEYPOINTS)] = (160.0, 200.0, self.conf)
+            return [Detection(np.array([120.0, 40.0, 200.0, 220.0], np.float32), 0.9, kp)]
+
+    def run(scale, height=None, frames=1):
+        det = Ankles()
+        kw = {"floor_camera_height": height} if height else {}
+        pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none",
+                                                   body_scale=scale, keypoint_fit="off", detect_every=1, **kw),
+                                  detector=det)
+        try:
+            out = []
+            for f in range(frames):
+                det.conf = 0.9 if f == 0 else 0.0          # the ankles only on the first frame
+                out.append(pipe.process(rgb, (f + 1) * 33_000_000, intr).estimates[0])
+            return out
+        finally:
+            pipe.close()
+
+    plain = run("model")[0]
+    foot_y = plain.joints_cam[list(FOOT_JOINTS), 1].max()
+    assert foot_y > 0.2                                    # below the camera: the floor can measure it
+    height = 0.03 + 1.1 * foot_y
+    first, later = run("floor", height, frames=2)
+    assert first.joints_cam[list(FOOT_JOINTS), 1].max() == pytest.approx(height - 0.03, rel=1e-5)
+    np.testing.assert_allclose(first.joints_cam, 1.1 * plain.joints_cam, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first.joints_2d, plain.joints_2d, atol=1e-3)
+    np.testing.assert_allclose(later.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)   # remembered
