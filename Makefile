@@ -6,6 +6,9 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 NETNS := $(CURDIR)/scripts/netns_run.sh
 DEMO_SECONDS ?= 20
+# The demo's camera is the mobile base's mount (zones_mobile_base.yaml: 1.2 m above the floor, level), so perception
+# places people by where their feet meet the floor (body_scale floor, docs/perception.md); DEMO_ARGS= for the defaults.
+DEMO_ARGS ?= --set perception.body_scale=floor --set perception.floor.camera_height=1.2
 
 .PHONY: setup demo test bench colcon-build clean contact-sheet render-bench train-spin sim
 
@@ -13,7 +16,7 @@ setup:
 	@VENV=$(VENV) ./scripts/setup_env.sh
 
 demo: setup
-	$(NETNS) $(PY) -m pose_estimation_ros.runner demo --duration $(DEMO_SECONDS)
+	$(NETNS) $(PY) -m pose_estimation_ros.runner demo --duration $(DEMO_SECONDS) $(DEMO_ARGS)
 
 test: setup
 	$(NETNS) $(PY) -m pytest -q test
