@@ -31,8 +31,12 @@ BRAINS = ("nodes", "oracle")
 def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int = 0,
             motions: dict[str, Motion] | None = None, frame_rate: float = 15.0, out: Path | None = None,
             per_frame_model: str = "", duration: float | None = None, progress: bool = True,
-            renderer: str = "auto", renderers: dict | None = None) -> tuple[Trace, RunMetrics, str]:
+            renderer: str = "auto", renderers: dict | None = None,
+            body_scale: str = "model") -> tuple[Trace, RunMetrics, str]:
     """One scenario run; returns (trace, metrics, sync note).
+
+    ``body_scale``: perception's (``floor``: with the robot's camera mount above the sim's floor, ``z = 0`` of
+    the base frame, as ``pose_estimation_ros.tools.floor_params`` derives it).
 
     ``renderers``: a dict kept across runs (by the suite): one renderer per (name, camera, seed), its frames
     cached (:class:`sim.render.CachedRenderer`), so runs that see the same scene render it once."""
@@ -61,7 +65,8 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
     else:
         from .ros_driver import NodeBrain
         nb = NodeBrain(robot, overrides, frame_rate, per_frame_model,
-                       log_dir=(out / "logs" / f"{name}_{setting}") if out else None)
+                       log_dir=(out / "logs" / f"{name}_{setting}") if out else None,
+                       perception_sets=perception_body_scale(robot, body_scale))
         try:
             trace = _run_with_progress(loop, nb, progress, f"{name} ({setting})")
         finally:
@@ -73,6 +78,17 @@ def run_one(name: str, setting: str = "default", brain: str = "nodes", seed: int
         import numpy as np
         np.savez_compressed(out / f"{name}_{setting}_{brain}_trace.npz", **trace.arrays())
     return trace, m, note
+
+
+def perception_body_scale(robot, body_scale: str) -> dict[str, str]:
+    """Perception parameters for ``body_scale`` on ``robot`` (floor: its camera's height and tilt above z = 0)."""
+    if body_scale == "model":
+        return {}
+    sets = {"body_scale": body_scale}
+    if body_scale == "floor":
+        from pose_estimation_ros.perception.floor import floor_from_mount
+        sets.update({f"floor.{k}": f"{v:.6f}" for k, v in floor_from_mount(robot.camera.base_from_camera()).items()})
+    return sets
 
 
 def _run_with_progress(loop: ClosedLoop, brain, progress: bool, label: str) -> Trace:
@@ -92,6 +108,7 @@ class _RunSpec:
     per_frame_model: str
     duration: float | None
     renderer: str
+    body_scale: str = "model"
 
 
 _WORKER: dict = {"renderers": {}, "motions": {}}     # per process: renderers (frame caches) and motions
@@ -119,7 +136,7 @@ def _run_group(items: list[tuple[int, tuple[str, str, str]]], spec: _RunSpec,
     for i, (n, s, b) in items:
         t0 = time.monotonic()
         trace, m, note = run_one(n, s, b, spec.seed, motions, spec.frame_rate, spec.out, spec.per_frame_model,
-                                 spec.duration, progress, spec.renderer, _WORKER["renderers"])
+                                 spec.duration, progress, spec.renderer, _WORKER["renderers"], spec.body_scale)
         done[i] = (trace, m)
         cache = _WORKER["renderers"].get(_renderer_key(n, spec))
         print(f"[sim] {n} / {s} / {b}: {m.frames} frames in {time.monotonic() - t0:.1f} s"
@@ -175,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--frame-rate", type=float, default=15.0)
         p.add_argument("--per-frame-model", default="", help="per-frame ONNX model ('' = packaged default)")
+        p.add_argument("--body-scale", default="model", choices=("model", "neutral", "floor"),
+                       help="perception's body_scale (floor: the robot's camera mount above the sim's floor)")
         p.add_argument("--mocap", default="auto",
                        help="walk clip: .npz/.bvh path, 'auto' (CMU 12_01 from the shared data if present), 'none'")
         p.add_argument("--renderer", default="auto", help="auto | mesh | procedural (see sim/render.py)")
@@ -216,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, (n, _, b) in enumerate(jobs):
         groups.setdefault((b, n), []).append(i)
     spec = _RunSpec(a.seed, a.mocap, a.frame_rate, a.out, a.per_frame_model, getattr(a, "duration", None),
-                    a.renderer)
+                    a.renderer, a.body_scale)
     node_groups = sorted((g for (b, _), g in groups.items() if b == "nodes"),
                          key=lambda g: -sum(_frames(jobs[i][0], spec) for i in g))
     other_groups = [g for (b, _), g in groups.items() if b != "nodes"]

@@ -162,3 +162,28 @@ def test_pipeline_body_scale_floor_puts_the_feet_on_the_floor_with_the_same_imag
     np.testing.assert_allclose(first.joints_cam, 1.1 * plain.joints_cam, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(first.joints_2d, plain.joints_2d, atol=1e-3)
     np.testing.assert_allclose(later.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)   # remembered
+
+
+def test_floor_from_the_controllers_camera_mounts():
+    """The zones files' mounts: the mobile base's camera 1.2 m up and level, the arm cell's 1.7 m up, 25 deg down;
+    the CLI prints them as perception parameters; a camera below the floor is refused."""
+    import yaml
+
+    from pose_estimation_ros.perception.floor import floor_from_mount
+    from pose_estimation_ros.safety import camera_to_base, config_from_yaml
+    from pose_estimation_ros.stack import config_dir
+    from pose_estimation_ros.tools.floor_params import params_text
+
+    base = config_from_yaml(config_dir() / "zones_mobile_base.yaml")
+    got = floor_from_mount(camera_to_base(base.camera_xyz, base.camera_rpy))
+    assert got == pytest.approx({"camera_height": 1.2, "camera_pitch_deg": 0.0, "camera_roll_deg": 0.0}, abs=1e-5)
+    arm = config_from_yaml(config_dir() / "zones_arm.yaml")
+    got = floor_from_mount(camera_to_base(arm.camera_xyz, arm.camera_rpy))
+    assert got == pytest.approx({"camera_height": 1.7, "camera_pitch_deg": 25.0, "camera_roll_deg": 0.0}, abs=1e-5)
+    assert floor_from_mount(camera_to_base(arm.camera_xyz, arm.camera_rpy), floor_z=0.7)["camera_height"] == \
+        pytest.approx(1.0)
+    text = yaml.safe_load(params_text(arm.camera_xyz, arm.camera_rpy))
+    assert text == {"body_scale": "floor", "floor.camera_height": 1.7, "floor.camera_pitch_deg": 25.0,
+                    "floor.camera_roll_deg": 0.0}
+    with pytest.raises(ValueError, match="above the floor"):
+        floor_from_mount(camera_to_base((0.0, 0.0, 0.5), (0.0, 0.0, 0.0)), floor_z=1.0)

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import skeleton
 
-__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_scale", "FloorScale", "body_size"]
+__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_from_mount", "floor_scale", "FloorScale", "body_size"]
 
 # SMPL-24 joints that can touch the floor (toes / ball of the foot) and the COCO-17 keypoints that show them.
 FOOT_JOINTS: tuple[int, ...] = (skeleton.JOINT_NAMES.index("left_foot"), skeleton.JOINT_NAMES.index("right_foot"))
@@ -62,6 +62,24 @@ def pitch_roll_from_up(up: np.ndarray) -> tuple[float, float]:
     pitch = float(np.degrees(np.arcsin(np.clip(-u[2], -1.0, 1.0))))
     roll = float(np.degrees(np.arctan2(-u[0], -u[1])))
     return pitch, roll
+
+
+def floor_from_mount(base_from_camera: np.ndarray, floor_z: float = 0.0) -> dict[str, float]:
+    """``floor.*`` perception parameters of a camera mount: the controller's ``camera_xyz`` / ``camera_rpy`` as the
+    (4, 4) transform camera optical frame -> robot base frame (``safety.geometry.camera_to_base``), with the base
+    frame's z axis up and the floor at ``z = floor_z`` in it (0 for a base_link on the floor).
+
+    Returns:
+        ``{"camera_height": m, "camera_pitch_deg": deg, "camera_roll_deg": deg}``.
+    """
+    t = np.asarray(base_from_camera, np.float64)
+    up = t[:3, :3].T @ np.array([0.0, 0.0, 1.0])          # base z (up) in the camera frame
+    pitch, roll = pitch_roll_from_up(up)
+    height = float(t[2, 3] - floor_z)
+    if not height > 0:
+        raise ValueError(f"floor: the camera is {height:.3f} m above the floor (camera z {t[2, 3]:.3f}, floor z "
+                         f"{floor_z:.3f}): it must be above it")
+    return {"camera_height": height, "camera_pitch_deg": pitch, "camera_roll_deg": roll}
 
 
 def floor_scale(joints_cam: np.ndarray, up: np.ndarray, camera_height: float, sole_height: float,
