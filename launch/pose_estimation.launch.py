@@ -3,6 +3,7 @@
     ros2 launch pose_estimation_ros pose_estimation.launch.py
     ros2 launch pose_estimation_ros pose_estimation.launch.py use_camera:=false image_topic:=/camera/image_raw
     ros2 launch pose_estimation_ros pose_estimation.launch.py config_dir:=/path/to/my/config
+    ros2 launch pose_estimation_ros pose_estimation.launch.py body_scale:=floor   # distances from the floor
 
 The node set and each node's parameter file come from ``pose_estimation_ros.stack``, the same
 description the project's runner (``pose_stack``) uses.
@@ -16,6 +17,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from pose_estimation_ros.stack import PACKAGE, STACK
+from pose_estimation_ros.tools.floor_params import floor_parameters
 
 
 def _nodes(context, *args, **kwargs):
@@ -24,16 +26,22 @@ def _nodes(context, *args, **kwargs):
     image_topic = LaunchConfiguration("image_topic").perform(context)
     namespace = LaunchConfiguration("namespace").perform(context)
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("1", "true", "yes")
+    body_scale = LaunchConfiguration("body_scale").perform(context)
     actions = []
     for spec in STACK:
         if spec.name == "camera" and not use_camera:
             continue
         remaps = list(spec.remappings)
+        extra = {"use_sim_time": use_sim_time}
         if spec.name == "perception":
             remaps = [(src, image_topic if src == "image" else dst) for src, dst in remaps]
+            if body_scale == "floor":       # the controller's camera mount, one source of truth for both nodes
+                extra.update(floor_parameters(cfg_dir))
+            elif body_scale:
+                extra["body_scale"] = body_scale
         actions.append(Node(
             package=PACKAGE, executable=spec.executable, name=spec.name, namespace=namespace,
-            parameters=[os.path.join(cfg_dir, spec.params_file), {"use_sim_time": use_sim_time}],
+            parameters=[os.path.join(cfg_dir, spec.params_file), extra],
             remappings=remaps, output="screen", emulate_tty=True))
     return actions
 
@@ -49,5 +57,9 @@ def generate_launch_description():
                               description="Image topic perception subscribes to (e.g. a Gazebo bridge topic)."),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace for all nodes."),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (Gazebo)."),
+        DeclareLaunchArgument("body_scale", default_value="",
+                              description="Perception's body_scale ('' = perception.yaml's); floor = from where the "
+                                          "feet meet the floor, with the camera mount of controller.yaml's zones "
+                                          "file (base_link on the floor)."),
         OpaqueFunction(function=_nodes),
     ])

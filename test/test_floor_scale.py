@@ -187,3 +187,26 @@ def test_floor_from_the_controllers_camera_mounts():
                     "floor.camera_roll_deg": 0.0}
     with pytest.raises(ValueError, match="above the floor"):
         floor_from_mount(camera_to_base((0.0, 0.0, 0.5), (0.0, 0.0, 0.0)), floor_z=1.0)
+
+
+def test_floor_parameters_follow_the_controllers_config_dir(tmp_path):
+    """The launch file's body_scale:=floor reads the controller's mount: the packaged config (mobile base, 1.2 m,
+    level), and a config dir whose controller.yaml points at the arm zones and overrides the camera height."""
+    import shutil
+
+    from pose_estimation_ros.stack import config_dir
+    from pose_estimation_ros.tools.floor_params import floor_parameters
+
+    got = floor_parameters(config_dir())
+    assert got["body_scale"] == "floor"
+    assert (got["floor.camera_height"], got["floor.camera_pitch_deg"]) == pytest.approx((1.2, 0.0), abs=1e-5)
+    for f in ("controller.yaml", "zones_arm.yaml"):
+        shutil.copy(config_dir() / f, tmp_path / f)
+    text = (tmp_path / "controller.yaml").read_text().replace("zones_file: zones_mobile_base.yaml",
+                                                              "zones_file: zones_arm.yaml")
+    (tmp_path / "controller.yaml").write_text(text)
+    got = floor_parameters(tmp_path)
+    assert (got["floor.camera_height"], got["floor.camera_pitch_deg"]) == pytest.approx((1.7, 25.0), abs=1e-5)
+    (tmp_path / "controller.yaml").write_text(text.replace("    zones_file:", "    camera_xyz: [1.8, 0.0, 2.2]\n"
+                                                                               "    zones_file:"))
+    assert floor_parameters(tmp_path)["floor.camera_height"] == pytest.approx(2.2)

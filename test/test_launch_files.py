@@ -103,6 +103,18 @@ def test_external_camera_topic_for_gazebo(monkeypatch):
     assert all(n.kwargs["parameters"][1] == {"use_sim_time": True} for n in nodes)
 
 
+def test_body_scale_floor_gives_perception_the_controllers_camera_mount(monkeypatch):
+    """body_scale:=floor: perception gets floor.* from the controller's zones file (mobile base: 1.2 m, level);
+    the controller's parameters are untouched."""
+    _, nodes = _run_launch(monkeypatch, body_scale="floor")
+    extra = nodes[1].kwargs["parameters"][1]
+    assert extra["body_scale"] == "floor" and extra["floor.camera_height"] == pytest.approx(1.2)
+    assert extra["floor.camera_pitch_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert nodes[2].kwargs["parameters"][1] == {"use_sim_time": False}
+    _, nodes = _run_launch(monkeypatch, body_scale="neutral")
+    assert nodes[1].kwargs["parameters"][1] == {"use_sim_time": False, "body_scale": "neutral"}
+
+
 @pytest.mark.parametrize("spec", STACK, ids=lambda s: s.name)
 def test_parameter_files_parse_and_target_their_node(spec):
     data = yaml.safe_load((ROOT / "config" / spec.params_file).read_text())

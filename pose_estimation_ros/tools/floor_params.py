@@ -11,10 +11,34 @@ base_link is on the floor), or given directly.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..perception.floor import floor_from_mount
 from ..safety import camera_to_base, config_from_yaml
 from ..stack import config_dir
+
+
+def controller_mount(cfg_dir: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The camera mount ``(camera_xyz, camera_rpy)`` the controller of ``cfg_dir`` starts with: its
+    ``controller.yaml``'s values, else those of the zones file it names (a relative name is in the package's
+    config/, as the controller resolves it), else the controller's defaults."""
+    from ..safety.config import SafetyConfig, load_yaml
+
+    params = load_yaml(Path(cfg_dir) / "controller.yaml")
+    zones: dict = {}
+    if params.get("zones_file"):
+        z = Path(str(params["zones_file"])).expanduser()
+        zones = load_yaml(z if z.is_absolute() else config_dir() / z)   # as the controller resolves it
+    default = SafetyConfig()
+    xyz = params.get("camera_xyz", zones.get("camera_xyz", default.camera_xyz))
+    rpy = params.get("camera_rpy", zones.get("camera_rpy", default.camera_rpy))
+    return tuple(float(v) for v in xyz), tuple(float(v) for v in rpy)
+
+
+def floor_parameters(cfg_dir: str | Path, floor_z: float = 0.0) -> dict[str, object]:
+    """Perception parameters ``body_scale: floor`` + ``floor.*`` for the controller mount of ``cfg_dir``."""
+    p = floor_from_mount(camera_to_base(*controller_mount(cfg_dir)), floor_z)
+    return {"body_scale": "floor", **{f"floor.{k}": float(v) for k, v in p.items()}}
 
 
 def params_text(xyz, rpy, floor_z: float = 0.0) -> str:
@@ -39,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     if a.camera_xyz is not None:
         xyz, rpy = a.camera_xyz, a.camera_rpy
     else:
-        from pathlib import Path
         path = Path(a.zones_file)
         cfg = config_from_yaml(path if path.is_absolute() or path.exists() else config_dir() / path)
         xyz, rpy = cfg.camera_xyz, cfg.camera_rpy
