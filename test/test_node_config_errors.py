@@ -55,3 +55,7 @@ def test_a_yaml_syntax_error_is_refused(tmp_path):
 def test_a_frame_larger_than_the_transport_is_refused():
     assert_refused(run("camera", "-p", "width:=4000", "-p", "height:=3000"), "36000000 bytes", "segment")
     assert_refused(run("camera", "-p", "max_frame_bytes:=100000"), "921600 bytes")
+
+
+def test_body_scale_floor_without_a_camera_height_is_refused():
+    assert_refused(run("perception", "-p", "body_scale:=floor"), "body_scale floor", "floor.camera_height")
