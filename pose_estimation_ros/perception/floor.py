@@ -4,7 +4,8 @@ One camera cannot tell a small person near from a big one far: the per-frame mod
 translation can be scaled by any factor ``k`` about the camera centre without changing the image. The body size
 the model estimates barely follows the person (about 0.87 of the average adult's for everyone), so by default an
 average adult is placed ~13 % too close. When the camera's height above a flat floor and its tilt are known (a
-robot's camera mount: the same ``camera_xyz`` / ``camera_rpy`` the controller reads, or its TF), a standing or
+robot's camera mount: the ``camera_xyz`` / ``camera_rpy`` the controller reads, :func:`floor_from_mount` and
+``tools.floor_params``), a standing or
 walking person's lowest foot touches the floor, and that fixes ``k``::
 
     floor plane in the camera optical frame:   up . X = -h          (up: the world's up vector, h: camera height)
@@ -31,7 +32,8 @@ import numpy as np
 
 from .. import skeleton
 
-__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_from_mount", "floor_scale", "FloorScale", "body_size"]
+__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_from_mount",
+           "floor_scale", "FloorScale", "body_size"]
 
 # SMPL-24 joints that can touch the floor (toes / ball of the foot) and the COCO-17 keypoints that show them.
 FOOT_JOINTS: tuple[int, ...] = (skeleton.JOINT_NAMES.index("left_foot"), skeleton.JOINT_NAMES.index("right_foot"))
