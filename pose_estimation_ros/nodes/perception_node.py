@@ -5,7 +5,9 @@ Subscribes ``image`` (sensor_msgs/Image; remap it, e.g. to a Gazebo bridge topic
 and ``camera_info``. Publishes ``poses`` (pose_estimation_msgs/HumanPose3DArray stamped with the stamp of
 the image the poses describe; ``ended_ids`` lists tracks that ended), ``pose_markers``
 (visualization_msgs/MarkerArray), ``perception_latency``, ``/diagnostics`` and, when ``hri_msgs`` is
-installed, the REP-155 body topics (``nodes/rep155.py``). The work is done by :class:`PerceptionPipeline`.
+installed, the REP-155 body topics (``nodes/rep155.py``). With ``body_scale: floor`` and ``floor.base_frame`` it
+also subscribes ``/tf_static`` (tf2_msgs/TFMessage, latched) for the camera's mount above the floor. The work is done
+by :class:`PerceptionPipeline`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -26,6 +28,7 @@ from ..camera_model import Intrinsics
 from ..perception.codec import ERROR_KINDS, ImageEncodingError, compressed_to_rgb8, msg_to_numpy, to_rgb8
 from ..perception.crop import CROP_MODES
 from ..perception.detect import DEFAULT_DETECTOR, DetectorError
+from ..perception.floor import floor_from_mount
 from ..perception.inference import PROVIDERS
 from ..perception.intrinsics import checked_intrinsics, intrinsics_for_image
 from ..perception.metadata import ModelMetadataError
@@ -34,8 +37,14 @@ from ..perception.pipeline import BODY_SCALES, FLOOR_SOLE_HEIGHT, KEYPOINT_FITS,
 from ..perception.window import StampError, stamp_fields_to_ns
 from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
 from ..ros_params import declare
+from ..safety.geometry import chain_transform, make_transform, quaternion_to_matrix
 from .entry import run_node
 from .rep155 import Rep155Output
+
+try:    # tf2_msgs is not always installed (it is not a wheel in the development venv)
+    from tf2_msgs.msg import TFMessage
+except ImportError:     # pragma: no cover - depends on the installation
+    TFMessage = None
 
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
 # Kinds of rejected input, each rate-limited on its own (a fixed set: bounded bookkeeping).
@@ -127,6 +136,11 @@ class PerceptionNode(Node):
             floor_sole_height=declare(self, "floor.sole_height", FLOOR_SOLE_HEIGHT,
                                       "body_scale floor: height of the foot joint above the floor when the foot is "
                                       "flat (m; the packaged body's).", lo=0.0, hi=0.3, read_only=True),
+            floor_base_frame=declare(self, "floor.base_frame", "",
+                                     "body_scale floor: '' = the mount floor.camera_*; a frame (e.g. base_link) = "
+                                     "the mount from /tf_static (that frame <- the images' frame_id, z up, the floor "
+                                     "at floor.floor_z), floor.camera_* until it arrives (needs tf2_msgs).",
+                                     read_only=True),
             flip_test=declare(self, "flip_test", False,
                               "Also run the per-frame model on the mirrored crops and average the two answers "
                               "(more accurate, twice the per-frame model's time).", read_only=True),
@@ -134,6 +148,9 @@ class PerceptionNode(Node):
                                       "Image stamps further ahead of the node clock are rejected.", lo=0.001,
                                       hi=3600.0, read_only=True),
         )
+        self.floor_z = declare(self, "floor.floor_z", 0.0, "body_scale floor with floor.base_frame: the floor's z in "
+                               "that frame (m; 0 when it is on the floor, as base_footprint).", lo=-100.0, hi=100.0,
+                               read_only=True)
         self.transport = declare(self, "image_transport", "raw", "Image input: raw (sensor_msgs/Image on 'image') "
                                  "or compressed (sensor_msgs/CompressedImage on 'image/compressed').",
                                  choices=("raw", "compressed"), read_only=True)
@@ -178,6 +195,19 @@ class PerceptionNode(Node):
             self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, IMAGE_QOS)
         else:
             self.create_subscription(Image, "image", self._on_image, IMAGE_QOS)
+        self._tf_edges: dict = {}                # /tf_static: child frame -> (parent frame, (4, 4) transform)
+        self._floor_frame: str | None = None    # the camera frame whose /tf_static mount the pipeline uses
+        self.floor_mount = (f"floor.camera_height {cfg.floor_camera_height:g} m, pitch {cfg.floor_camera_pitch_deg:g}"
+                            f" deg, roll {cfg.floor_camera_roll_deg:g} deg" if self.pipeline.floor is not None
+                            else "none: people keep the model's size") if cfg.body_scale == "floor" else "off"
+        if cfg.body_scale == "floor" and cfg.floor_base_frame:
+            if TFMessage is None:
+                log.warning(f"floor.base_frame {cfg.floor_base_frame}: tf2_msgs is not installed, so no /tf_static; "
+                            f"floor mount: {self.floor_mount}")
+            else:
+                qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                 reliability=ReliabilityPolicy.RELIABLE)
+                self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, qos)
         self.create_timer(1.0 / diag_hz, self._publish_diagnostics)
         cadence = (f"on demand and every {cfg.redetect_every} frames (people followed in between)"
                    if self.pipeline.following else f"every {cfg.detect_every} frames")
@@ -206,6 +236,36 @@ class PerceptionNode(Node):
                 self._info_logged = now
                 self.get_logger().warning(f"{reason} ({kept})")
             self.info_error = reason
+
+    def _on_tf_static(self, msg) -> None:    # tf2_msgs/TFMessage
+        for t in msg.transforms:
+            q, tr = t.transform.rotation, t.transform.translation
+            try:
+                rot = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+            except ValueError:
+                continue
+            self._tf_edges[t.child_frame_id] = (t.header.frame_id, make_transform(rot, (tr.x, tr.y, tr.z)))
+        self._floor_frame = None                 # resolve again with the next image
+
+    def _update_floor_mount(self, camera_frame: str) -> None:
+        """``floor.base_frame``: the mount of ``camera_frame`` from /tf_static into the pipeline (once per change)."""
+        base = self.pipeline.cfg.floor_base_frame
+        if not self._tf_edges or not camera_frame or camera_frame == self._floor_frame:
+            return
+        t = chain_transform(self._tf_edges, base, camera_frame)
+        if t is None:
+            return
+        self._floor_frame = camera_frame
+        try:
+            p = floor_from_mount(t, self.floor_z)
+            self.pipeline.set_floor_mount(p["camera_height"], p["camera_pitch_deg"], p["camera_roll_deg"])
+        except ValueError as e:
+            self.get_logger().warning(f"floor mount from /tf_static {base} <- {camera_frame} refused: {e} "
+                                      f"(kept: {self.floor_mount})")
+            return
+        self.floor_mount = (f"/tf_static {base} <- {camera_frame}: camera_height {p['camera_height']:.3f} m, pitch "
+                            f"{p['camera_pitch_deg']:.1f} deg, roll {p['camera_roll_deg']:.1f} deg")
+        self.get_logger().info(f"floor mount: {self.floor_mount}")
 
     def _reject(self, kind: str, reason: str) -> None:
         """Count a rejected image; log each kind at once, repeats of that kind at most every 2 s."""
@@ -241,6 +301,8 @@ class PerceptionNode(Node):
         except StampError as e:
             self._reject("stamp", str(e))
             return
+        if self.pipeline.cfg.floor_base_frame:
+            self._update_floor_mount(header.frame_id)
         t1 = time.perf_counter()
         h, w = rgb.shape[:2]
         intr, info_problem = self._intrinsics(w, h)
@@ -345,6 +407,7 @@ class PerceptionNode(Node):
             "provider": self.pipeline.per_frame.providers[0],
             "models_trained": "no: " + ", ".join(untrained) if untrained else "yes",
             "faults": str(self._faults),
+            "floor_mount": self.floor_mount,
             "camera_info": self.info_error or ("ok" if self.intr is not None else f"none (fallback hfov {self.hfov})"),
             **{f"rejected_{k}": str(v) for k, v in self.rejected.items() if v},
         }

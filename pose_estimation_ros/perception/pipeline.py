@@ -140,6 +140,8 @@ class PerceptionConfig:
     floor_camera_pitch_deg: float = 0.0  # body_scale floor: optical axis below the horizon, degrees
     floor_camera_roll_deg: float = 0.0   # body_scale floor: camera roll about its optical axis, degrees
     floor_sole_height: float = FLOOR_SOLE_HEIGHT   # body_scale floor: foot joint above the floor, m
+    floor_base_frame: str = ""         # body_scale floor: '' = the mount above; a frame = the node takes the mount
+    #                                    from /tf_static (set_floor_mount), floor_camera_* until it arrives
     flip_test: bool = False            # also run the per-frame model on the mirrored crops and average (flip_test.py)
     max_stamp_ahead_s: float = 2.0     # stamps further ahead of the clock are rejected
 
@@ -155,14 +157,17 @@ class PerceptionConfig:
         if self.body_scale not in BODY_SCALES:
             raise ValueError(f"unknown body_scale '{self.body_scale}' (valid: {', '.join(BODY_SCALES)})")
         if self.body_scale == "floor":
-            if not (np.isfinite(self.floor_camera_height) and self.floor_camera_height > 0):
+            if not (np.isfinite(self.floor_camera_height) and self.floor_camera_height >= 0):
+                raise ValueError(f"floor.camera_height must be >= 0 m, got {self.floor_camera_height}")
+            if not (self.floor_camera_height > 0 or self.floor_base_frame):
                 raise ValueError("body_scale floor needs floor.camera_height > 0 m (the camera's height above the "
-                                 f"floor), got {self.floor_camera_height}")
+                                 f"floor), got {self.floor_camera_height}, or floor.base_frame (the mount from "
+                                 "/tf_static)")
             if not -90.0 <= self.floor_camera_pitch_deg <= 90.0:
                 raise ValueError(f"floor.camera_pitch_deg must be in [-90, 90], got {self.floor_camera_pitch_deg}")
             if not -180.0 <= self.floor_camera_roll_deg <= 180.0:
                 raise ValueError(f"floor.camera_roll_deg must be in [-180, 180], got {self.floor_camera_roll_deg}")
-            if not 0.0 <= self.floor_sole_height < self.floor_camera_height:
+            if not 0.0 <= self.floor_sole_height < (self.floor_camera_height or np.inf):
                 raise ValueError(f"floor.sole_height must be in [0, camera_height), got {self.floor_sole_height}")
         if self.keypoint_fit not in KEYPOINT_FITS:
             raise ValueError(f"unknown keypoint_fit '{self.keypoint_fit}' (valid: {', '.join(KEYPOINT_FITS)})")
@@ -323,10 +328,7 @@ class PerceptionPipeline:
             self.body_scale_warning = (f"body_scale neutral: {self.per_frame.path} has no neutral body in its metadata "
                                        "(architecture.neutral_bones_m, written by training.export since 2026-12-01); "
                                        "people keep the model's body size")
-        self.floor: FloorScale | None = None
-        if cfg.body_scale == "floor":
-            self.floor = FloorScale(camera_up_vector(cfg.floor_camera_pitch_deg, cfg.floor_camera_roll_deg),
-                                    cfg.floor_camera_height, cfg.floor_sole_height, limits=BODY_SCALE_LIMITS)
+        self.floor: FloorScale | None = None      # body_scale floor with a known mount (else None: the model's size)
         self._num_betas = meta.num_betas
         self._per_frame_runner = per_frame_runner
         self.clock = time.perf_counter   # stage timer (benchmarks on a loaded machine use time.thread_time)
@@ -358,8 +360,22 @@ class PerceptionPipeline:
         self.slots = self._new_window()          # frame slots of the stream (stamps only)
         self.tracks: dict[int, _Track] = {}
         self._frame_index = 0
+        if cfg.body_scale == "floor" and cfg.floor_camera_height > 0:
+            self.set_floor_mount(cfg.floor_camera_height, cfg.floor_camera_pitch_deg, cfg.floor_camera_roll_deg)
 
     # ------------------------------------------------------------------ state
+    def set_floor_mount(self, camera_height: float, pitch_deg: float, roll_deg: float) -> None:
+        """``body_scale floor``: the camera's height above the floor (m) and its tilt (degrees, :mod:`.floor`); a
+        new mount forgets the body sizes measured under the old one. Raises ValueError for an impossible mount."""
+        if self.cfg.body_scale != "floor":
+            raise ValueError(f"set_floor_mount needs body_scale floor (this pipeline: {self.cfg.body_scale})")
+        if not all(np.isfinite([camera_height, pitch_deg, roll_deg])):
+            raise ValueError(f"floor mount not finite: height {camera_height}, pitch {pitch_deg}, roll {roll_deg}")
+        self.floor = FloorScale(camera_up_vector(pitch_deg, roll_deg), float(camera_height),
+                                self.cfg.floor_sole_height, limits=BODY_SCALE_LIMITS)
+        for tr in self.tracks.values():
+            tr.floor_sizes = None
+
     def _new_window(self) -> PoseWindow:
         return PoseWindow(self.cfg.window, num_betas=self._num_betas, extra_dim=_EXTRA,
                           frame_period_ns=self.cfg.frame_period_ns)
