@@ -138,16 +138,22 @@ def test_pipeline_body_scale_floor_puts_the_feet_on_the_floor_with_the_same_imag
             kp[list(ANKLE_KEYPOINTS)] = (160.0, 200.0, self.conf)
             return [Detection(np.array([120.0, 40.0, 200.0, 220.0], np.float32), 0.9, kp)]
 
-    def run(scale, height=None, frames=1):
+    def run(scale, height=None, frames=1, mount_at=None):
+        """Estimates of ``frames`` frames (ankles seen on the first, and on ``mount_at`` where the mount
+        ``height`` is set through set_floor_mount, the node's /tf_static path, instead of the config)."""
         det = Ankles()
-        kw = {"floor_camera_height": height} if height else {}
+        kw = {"floor_camera_height": height} if height and mount_at is None else {}
+        if mount_at is not None:
+            kw["floor_base_frame"] = "base_link"
         pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none",
                                                    body_scale=scale, keypoint_fit="off", detect_every=1, **kw),
                                   detector=det)
         try:
             out = []
             for f in range(frames):
-                det.conf = 0.9 if f == 0 else 0.0          # the ankles only on the first frame
+                if f == mount_at:
+                    pipe.set_floor_mount(height, 0.0, 0.0)
+                det.conf = 0.9 if f in (0, mount_at) else 0.0     # the ankles only on these frames
                 out.append(pipe.process(rgb, (f + 1) * 33_000_000, intr).estimates[0])
             return out
         finally:
@@ -162,6 +168,15 @@ def test_pipeline_body_scale_floor_puts_the_feet_on_the_floor_with_the_same_imag
     np.testing.assert_allclose(first.joints_cam, 1.1 * plain.joints_cam, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(first.joints_2d, plain.joints_2d, atol=1e-3)
     np.testing.assert_allclose(later.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)   # remembered
+    # no mount yet (floor.base_frame, /tf_static not arrived): the model's size; the mount set on frame 2 applies
+    # from that frame on
+    before, _, after, kept = run("floor", height, frames=4, mount_at=2)
+    np.testing.assert_allclose(before.joints_cam, plain.joints_cam, atol=1e-9)
+    np.testing.assert_allclose(after.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(kept.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="needs body_scale floor"):
+        PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none", crop="full")
+                           ).set_floor_mount(1.2, 0.0, 0.0)
 
 
 def test_floor_from_the_controllers_camera_mounts():
