@@ -86,8 +86,7 @@ def floor_mount(seq) -> dict[str, float]:
 
     if seq.camera_R is None:
         raise SystemExit(f"body_scale floor: sequence '{seq.name}' has no camera extrinsics (camera_R, camera_t)")
-    R, t = np.asarray(seq.camera_R[0], np.float64), np.asarray(seq.camera_t[0], np.float64)
-    up = R @ np.array([0.0, 1.0, 0.0])
+    up = np.asarray(seq.camera_R[0], np.float64) @ np.array([0.0, 1.0, 0.0])
     pitch, roll = pitch_roll_from_up(up)
     lowest = float((np.asarray(seq.joints3d[:, 0], np.float64)[:, list(FOOT_JOINTS)] @ up).min())   # camera frame
     return {"floor_camera_height": FLOOR_SOLE_HEIGHT - lowest, "floor_camera_pitch_deg": pitch,

@@ -25,6 +25,22 @@ def ns_to_stamp(ns: int) -> Time:
     return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
+def tf_edges(msg) -> dict[str, tuple[str, np.ndarray]]:
+    """A tf2_msgs/TFMessage as ``{child frame: (parent frame, (4, 4) transform child -> parent)}``; transforms
+    with an invalid (e.g. zero) quaternion are left out (``safety.geometry.chain_transform`` walks the result)."""
+    from .safety.geometry import make_transform, quaternion_to_matrix
+
+    edges: dict[str, tuple[str, np.ndarray]] = {}
+    for t in msg.transforms:
+        q, tr = t.transform.rotation, t.transform.translation
+        try:
+            rot = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+        except ValueError:
+            continue
+        edges[t.child_frame_id] = (t.header.frame_id, make_transform(rot, (tr.x, tr.y, tr.z)))
+    return edges
+
+
 def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
     f = numpy_to_image_fields(array, encoding)
     msg = Image(header=header, height=f["height"], width=f["width"], encoding=f["encoding"],

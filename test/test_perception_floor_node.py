@@ -60,6 +60,23 @@ def _floor_mount(rec: Recorder) -> str | None:
     return None
 
 
+def test_tf_edges_reads_transforms_and_skips_invalid_quaternions():
+    """ros_conversions.tf_edges (both nodes' /tf_static reader): child -> (parent, transform), chained by
+    safety.geometry.chain_transform; a zero quaternion is left out."""
+    from pose_estimation_ros.ros_conversions import tf_edges
+    from pose_estimation_ros.safety.geometry import chain_transform
+
+    s = math.sqrt(0.5)
+    msg = TFMessage(transforms=[_transform("base_link", "mast", (0.1, 0.0, 1.0), (0.0, 0.0, 0.0, 1.0)),
+                                _transform("mast", "cam", (0.0, 0.0, 0.5), (0.0, 0.0, s, s)),      # 90 deg about z
+                                _transform("base_link", "broken", (1.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0))])
+    edges = tf_edges(msg)
+    assert sorted(edges) == ["cam", "mast"] and edges["cam"][0] == "mast"
+    t = chain_transform(edges, "base_link", "cam")
+    np.testing.assert_allclose(t[:3, 3], [0.1, 0.0, 1.5], atol=1e-12)
+    np.testing.assert_allclose(t[:3, :3] @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+
+
 def test_the_floor_mount_comes_from_tf_static(tmp_path):
     model = str(tmp_path / "m.onnx")
     write_batch_per_frame(model, joints=np.zeros((24, 3)), cam=(0.8, 0.0, 0.0))

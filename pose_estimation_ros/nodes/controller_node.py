@@ -37,11 +37,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from pose_estimation_msgs.msg import HumanPose3DArray, SafetyStatus
 
-from ..ros_conversions import humans_from_msg, pose_array_count, stamp_to_ns
+from ..ros_conversions import humans_from_msg, pose_array_count, stamp_to_ns, tf_edges
 from ..ros_params import declare
-from ..safety import (SafetyConfig, SafetyMonitor, State, apply_params, load_yaml, param_specs, quaternion_to_matrix,
-                      validate)
-from ..safety.geometry import chain_transform, circle_outline, make_transform
+from ..safety import SafetyConfig, SafetyMonitor, State, apply_params, load_yaml, param_specs, validate
+from ..safety.geometry import chain_transform, circle_outline
 from .entry import run_node
 
 try:    # tf2_msgs is not always installed (it is not a wheel in the development venv)
@@ -273,13 +272,7 @@ class ControllerNode(Node):
         self._cycle()
 
     def _on_tf_static(self, msg) -> None:   # tf2_msgs/TFMessage
-        for t in msg.transforms:
-            q, tr = t.transform.rotation, t.transform.translation
-            try:
-                rot = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-            except ValueError:
-                continue
-            self._tf_edges[t.child_frame_id] = (t.header.frame_id, make_transform(rot, (tr.x, tr.y, tr.z)))
+        self._tf_edges.update(tf_edges(msg))
         self._update_tf()
 
     def _update_tf(self) -> None:

@@ -35,9 +35,9 @@ from ..perception.metadata import ModelMetadataError
 from ..perception.pipeline import BODY_SCALES, FLOOR_SOLE_HEIGHT, KEYPOINT_FITS, REDETECT_EVERY, PerceptionConfig, \
     PerceptionPipeline
 from ..perception.window import StampError, stamp_fields_to_ns
-from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers
+from ..ros_conversions import human_msg, ns_to_stamp, skeleton_markers, tf_edges
 from ..ros_params import declare
-from ..safety.geometry import chain_transform, make_transform, quaternion_to_matrix
+from ..safety.geometry import chain_transform
 from .entry import run_node
 from .rep155 import Rep155Output
 
@@ -238,13 +238,7 @@ class PerceptionNode(Node):
             self.info_error = reason
 
     def _on_tf_static(self, msg) -> None:    # tf2_msgs/TFMessage
-        for t in msg.transforms:
-            q, tr = t.transform.rotation, t.transform.translation
-            try:
-                rot = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-            except ValueError:
-                continue
-            self._tf_edges[t.child_frame_id] = (t.header.frame_id, make_transform(rot, (tr.x, tr.y, tr.z)))
+        self._tf_edges.update(tf_edges(msg))
         self._floor_frame = None                 # resolve again with the next image
 
     def _update_floor_mount(self, camera_frame: str) -> None:
