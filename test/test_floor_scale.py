@@ -174,6 +174,14 @@ def test_pipeline_body_scale_floor_puts_the_feet_on_the_floor_with_the_same_imag
     np.testing.assert_allclose(before.joints_cam, plain.joints_cam, atol=1e-9)
     np.testing.assert_allclose(after.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(kept.joints_cam, first.joints_cam, rtol=1e-5, atol=1e-6)
+    pipe = PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none", crop="full",
+                                               body_scale="floor", floor_base_frame="base_link"))
+    with pytest.raises(ValueError, match="not finite"):        # a hostile /tf_static: refused, nothing changes
+        pipe.set_floor_mount(float("nan"), 0.0, 0.0)
+    assert pipe.floor is None
+    with pytest.raises(ValueError, match="above the floor"):
+        from pose_estimation_ros.perception.floor import floor_from_mount
+        floor_from_mount(np.full((4, 4), np.nan))
     with pytest.raises(ValueError, match="needs body_scale floor"):
         PerceptionPipeline(PerceptionConfig(per_frame_model=str(model), temporal_model="none", crop="full")
                            ).set_floor_mount(1.2, 0.0, 0.0)
