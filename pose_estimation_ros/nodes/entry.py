@@ -123,8 +123,13 @@ def spin_guarded(node: Node) -> None:
     Raises:
         NodeFinished: the node said its work is done.
     """
+    # rclpy's Executor.__del__ reads ``_sigint_gc``, which its __init__ sets last: when __init__ fails (the context
+    # was shut down by a signal while the node was still starting), the half-built executor's finaliser printed an
+    # "Exception ignored ... AttributeError: _sigint_gc" traceback on a clean stop. Set it before __init__ runs.
+    executor = SingleThreadedExecutor.__new__(SingleThreadedExecutor)
+    executor._sigint_gc = None   # noqa: SLF001 - see above
     try:
-        executor = SingleThreadedExecutor(context=node.context)
+        executor.__init__(context=node.context)
     except RCLError:
         if not node.context.ok():       # SIGINT/SIGTERM shut the context down between the node and its executor
             return
