@@ -83,3 +83,15 @@ def rest_offsets() -> np.ndarray:
         if p >= 0:
             off[j] = REST_JOINTS[j] - REST_JOINTS[p]
     return off
+
+
+_BONE_CHILD = np.array([c for c, _ in BONES])
+_BONE_PARENT = np.array([p for _, p in BONES])
+
+
+def body_size(joints: np.ndarray) -> float | None:
+    """Sum of the bone lengths of ``joints`` (24, 3), metres (the size a body is scaled by); None when not finite
+    or zero."""
+    j = np.asarray(joints, np.float64)
+    size = float(np.linalg.norm(j[_BONE_CHILD] - j[_BONE_PARENT], axis=1).sum())
+    return size if np.isfinite(size) and size > 1e-6 else None

@@ -40,6 +40,12 @@ def config_dir() -> Path:
     return Path(get_package_share_directory(PACKAGE)) / "config"
 
 
+def resolve_zones_file(name: str) -> Path:
+    """The controller's ``zones_file``: absolute (``~`` expanded), or relative to the package's config/."""
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else config_dir() / p
+
+
 def node_by_name(name: str) -> NodeSpec:
     for spec in STACK:
         if spec.name == name:

@@ -1,10 +1,13 @@
 """body_scale floor (perception/floor.py): the camera's up vector, the factor that puts the feet on the floor
 (hand-computed cases), the per-track memory, and the pipeline publishing a person at the floor's distance."""
+from collections import deque
+
 import numpy as np
 import pytest
 
 from pose_estimation_ros import skeleton
-from pose_estimation_ros.perception.floor import (ANKLE_KEYPOINTS, FOOT_JOINTS, FloorScale, body_size,
+from pose_estimation_ros.skeleton import body_size
+from pose_estimation_ros.perception.floor import (ANKLE_KEYPOINTS, FLOOR_HISTORY, FOOT_JOINTS, FloorScale,
                                                   camera_up_vector, floor_scale, pitch_roll_from_up)
 
 J = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
@@ -78,15 +81,17 @@ def _keypoints(conf: float) -> np.ndarray:
 def test_floor_memory_median_applies_to_frames_without_feet():
     fs = FloorScale(camera_up_vector(0.0), 1.2, 0.03)
     true = _standing(4.0, 1.17)
-    sizes = fs.new_history()
-    assert fs.update(sizes, 0.8 * true, seen=False) is None            # feet never seen: the model's size
+    sizes = deque(maxlen=FLOOR_HISTORY)
+    fs.measure(sizes, 0.8 * true, seen=False)
+    assert fs.factor(sizes, 0.8 * true) is None                        # feet never seen: the model's size
     for f in (0.8, 0.8, 0.9):                                          # three frames measure the same person
-        fs.update(sizes, f * true, seen=True)
+        fs.measure(sizes, f * true, seen=True)
     assert np.median(sizes) == pytest.approx(body_size(true))
-    assert fs.update(sizes, 0.85 * true, seen=False) == pytest.approx(1 / 0.85)   # the memory, feet out of view
+    fs.measure(sizes, 0.85 * true, seen=False)
+    assert fs.factor(sizes, 0.85 * true) == pytest.approx(1 / 0.85)    # the memory, feet out of view
     assert len(sizes) == 3
     # bounded: a model answering 5x too small is brought up at most to the limit
-    assert fs.update(sizes, 0.2 * true, seen=False) == pytest.approx(1.5)
+    assert fs.factor(sizes, 0.2 * true) == pytest.approx(1.5)
 
 
 def test_feet_seen_needs_a_confident_ankle_and_the_foot_inside_the_image():

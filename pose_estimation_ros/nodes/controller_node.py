@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Twist
@@ -41,6 +40,7 @@ from ..ros_conversions import humans_from_msg, pose_array_count, stamp_to_ns, tf
 from ..ros_params import declare
 from ..safety import SafetyConfig, SafetyMonitor, State, apply_params, load_yaml, param_specs, validate
 from ..safety.geometry import chain_transform, circle_outline
+from ..stack import resolve_zones_file
 from .entry import run_node
 
 try:    # tf2_msgs is not always installed (it is not a wheel in the development venv)
@@ -76,14 +76,6 @@ def _colour(state: State, alpha: float) -> ColorRGBA:
 def twist_components(msg: Twist) -> tuple[float, float, float, float, float, float]:
     """(linear x, y, z, angular x, y, z): all six, so a non-finite value in any of them is seen."""
     return (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z)
-
-
-def resolve_zones_file(name: str) -> Path:
-    p = Path(name).expanduser()
-    if p.is_absolute():
-        return p
-    from ..stack import config_dir
-    return config_dir() / p
 
 
 class ControllerNode(Node):

@@ -32,13 +32,15 @@ import numpy as np
 
 from .. import skeleton
 
-__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "camera_up_vector", "pitch_roll_from_up", "floor_from_mount",
-           "floor_scale", "FloorScale", "body_size"]
+__all__ = ["FOOT_JOINTS", "ANKLE_KEYPOINTS", "FLOOR_HISTORY", "camera_up_vector", "pitch_roll_from_up",
+           "floor_from_mount", "floor_scale", "size_factor", "FloorScale"]
 
 # SMPL-24 joints that can touch the floor (toes / ball of the foot) and the COCO-17 keypoints that show them.
 FOOT_JOINTS: tuple[int, ...] = (skeleton.JOINT_NAMES.index("left_foot"), skeleton.JOINT_NAMES.index("right_foot"))
 ANKLE_KEYPOINTS: tuple[int, ...] = (skeleton.COCO17_NAMES.index("left_ankle"),
                                     skeleton.COCO17_NAMES.index("right_ankle"))
+# Body sizes a track remembers (frames that showed its feet); every frame is scaled to their median.
+FLOOR_HISTORY = 90
 
 
 def camera_up_vector(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
@@ -113,13 +115,20 @@ def floor_scale(joints_cam: np.ndarray, up: np.ndarray, camera_height: float, so
     return k if np.isfinite(k) and k > 0 else None
 
 
+def size_factor(joints: np.ndarray, target: float, limits: tuple[float, float]) -> float | None:
+    """The factor that gives ``joints`` (24, 3) the body size ``target`` (sum of bone lengths, m), clamped to
+    ``limits``; None when ``joints`` has no finite, non-zero size."""
+    size = skeleton.body_size(joints)
+    return None if size is None else float(np.clip(target / size, *limits))
+
+
 @dataclass
 class FloorScale:
-    """The floor's geometry and the factor of each frame, given a track's memory of measured body sizes.
+    """The floor's geometry: measures a track's body size on frames that show its feet, and the factor of each frame.
 
-    :meth:`update` is called once per published estimate of a track; it measures ``k`` when the feet are seen
-    and returns the factor to apply: the median body size of the track's last ``history`` measurements divided
-    by this frame's model size, clamped to ``limits``; None while none was measured.
+    A track's memory is a ``deque(maxlen=FLOOR_HISTORY)`` of measured body sizes (m, sum of bone lengths):
+    :meth:`measure` adds this frame's when the feet are seen; :meth:`factor` scales a frame to the memory's median,
+    clamped to ``limits`` (None while nothing was measured).
     """
 
     up: np.ndarray
@@ -127,7 +136,6 @@ class FloorScale:
     sole_height: float = 0.03
     min_depression_deg: float = 3.0
     min_confidence: float = 0.5
-    history: int = 90
     limits: tuple[float, float] = (0.67, 1.5)
 
     def __post_init__(self) -> None:
@@ -137,10 +145,6 @@ class FloorScale:
             raise ValueError(f"floor: sole height must be in [0, camera height {self.camera_height}), "
                              f"got {self.sole_height}")
         self.up = np.asarray(self.up, np.float64)
-
-    def new_history(self) -> deque:
-        """An empty per-track memory of measured body sizes (metres, sum of bone lengths)."""
-        return deque(maxlen=self.history)
 
     def feet_seen(self, joints_cam: np.ndarray, keypoints: np.ndarray | None, width: int, height: int,
                   fx: float, fy: float, cx: float, cy: float) -> bool:
@@ -158,23 +162,15 @@ class FloorScale:
         u, v = fx * p[0] / p[2] + cx, fy * p[1] / p[2] + cy
         return bool(0 <= u < width and 0 <= v < height)
 
-    def update(self, sizes: deque, joints_cam: np.ndarray, seen: bool) -> float | None:
-        """The factor for this frame's ``joints_cam`` (24, 3) of the track whose memory is ``sizes``
-        (:meth:`new_history`); measures (and remembers) the body size first when ``seen``."""
-        size = body_size(joints_cam)
-        if size is None:
-            return None
-        if seen:
+    def measure(self, sizes: deque, joints_cam: np.ndarray, seen: bool) -> None:
+        """When ``seen``, add to the memory ``sizes`` the body size at which the lowest foot of ``joints_cam``
+        (24, 3, camera frame, the model's size) stands on the floor."""
+        size = skeleton.body_size(joints_cam)
+        if seen and size is not None:
             k = floor_scale(joints_cam, self.up, self.camera_height, self.sole_height, self.min_depression_deg)
             if k is not None:
                 sizes.append(k * size)
-        if not sizes:
-            return None
-        return float(np.clip(np.median(sizes) / size, *self.limits))
 
-
-def body_size(joints: np.ndarray) -> float | None:
-    """Sum of the skeleton's bone lengths of ``joints`` (24, 3), metres; None when not finite or zero."""
-    j = np.asarray(joints, np.float64)
-    size = float(sum(np.linalg.norm(j[c] - j[p]) for c, p in skeleton.BONES))
-    return size if np.isfinite(size) and size > 1e-6 else None
+    def factor(self, sizes: deque, joints: np.ndarray) -> float | None:
+        """The factor that gives ``joints`` (24, 3) the median body size of the memory ``sizes`` (None: empty)."""
+        return size_factor(joints, float(np.median(sizes)), self.limits) if sizes else None

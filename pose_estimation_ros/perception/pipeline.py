@@ -43,7 +43,7 @@ from .detectors import can_follow
 from .detectors.base import can_search_in_background
 from .detectors.boxes import iou
 from .flip_test import average_outputs, mirror_inputs, mirror_outputs
-from .floor import FloorScale, camera_up_vector
+from .floor import FLOOR_HISTORY, FloorScale, camera_up_vector, size_factor
 from .inference import OnnxModel, load_per_frame, load_temporal
 from .keypoint_fit import CameraFit, confident_limbs, fit_limbs, fit_weak_camera
 from .keypoint_input import keypoints_in_crop
@@ -233,15 +233,12 @@ class _Track:
     active: bool = False       # matched at the last detector run (or followed into this frame) and followable
     det: Detection | None = None   # its detection in the last frame (what a FollowingDetector follows)
     fresh: bool = False        # box + keypoints measured on this frame (following / detector), not projected
-    floor_sizes: deque | None = None   # body_scale floor: body sizes measured from the floor (FloorScale)
+    # body_scale floor: body sizes measured from the floor (FloorScale.measure)
+    floor_sizes: deque = field(default_factory=lambda: deque(maxlen=FLOOR_HISTORY))
 
 
 class _DetectorFault(RuntimeError):
     """The detector raised while running on a frame."""
-
-
-_BONE_CHILD = np.array([j for j, _ in skeleton.BONES])
-_BONE_PARENT = np.array([p for _, p in skeleton.BONES])
 
 
 def neutral_body_size(meta) -> float | None:
@@ -374,7 +371,7 @@ class PerceptionPipeline:
         self.floor = FloorScale(camera_up_vector(pitch_deg, roll_deg), float(camera_height),
                                 self.cfg.floor_sole_height, limits=BODY_SCALE_LIMITS)
         for tr in self.tracks.values():
-            tr.floor_sizes = None
+            tr.floor_sizes.clear()
 
     def _new_window(self) -> PoseWindow:
         return PoseWindow(self.cfg.window, num_betas=self._num_betas, extra_dim=_EXTRA,
@@ -763,28 +760,19 @@ class PerceptionPipeline:
         neutral body; feet not seen yet) or not finite. Scaling a person's root-relative joints and root translation
         by one factor leaves the image unchanged (the scale-depth ambiguity of one camera): it sets how far away
         the person is, from their assumed size."""
-        if self.cfg.body_scale == "neutral":
-            target = self._neutral_size
-        elif self.cfg.body_scale == "floor" and tr.floor_sizes:
-            target = float(np.median(tr.floor_sizes))
-        else:
-            return None
-        if target is None:
-            return None
-        size = float(np.linalg.norm(joints[_BONE_CHILD] - joints[_BONE_PARENT], axis=1).sum())
-        if not (np.isfinite(size) and size > 1e-6):
-            return None
-        return float(np.clip(target / size, *BODY_SCALE_LIMITS))
+        if self.cfg.body_scale == "neutral" and self._neutral_size is not None:
+            return size_factor(joints, self._neutral_size, BODY_SCALE_LIMITS)
+        if self.cfg.body_scale == "floor" and self.floor is not None:
+            return self.floor.factor(tr.floor_sizes, joints)
+        return None
 
     def _measure_floor(self, tr: _Track, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> None:
         """``body_scale floor``: when this frame shows the feet (``keypoints`` (17, 3) image px + confidence),
         remember the body size at which the lowest foot of ``joints_cam`` (24, 3, the model's size) stands on the
         floor (:class:`.floor.FloorScale`)."""
-        if tr.floor_sizes is None:
-            tr.floor_sizes = self.floor.new_history()
         seen = self.floor.feet_seen(joints_cam, keypoints, intr.width, intr.height, intr.fx, intr.fy, intr.cx,
                                     intr.cy)
-        self.floor.update(tr.floor_sizes, joints_cam, seen)
+        self.floor.measure(tr.floor_sizes, joints_cam, seen)
 
     def _fit_limbs(self, joints_cam: np.ndarray, keypoints: np.ndarray, intr: Intrinsics) -> np.ndarray:
         """Limb joints turned towards the viewing rays of the confident keypoints (:func:`.keypoint_fit.fit_limbs`)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..perception.floor import floor_from_mount
 from ..safety import camera_to_base, config_from_yaml
-from ..stack import config_dir
+from ..stack import config_dir, resolve_zones_file
 
 
 def controller_mount(cfg_dir: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -27,8 +27,7 @@ def controller_mount(cfg_dir: str | Path) -> tuple[tuple[float, ...], tuple[floa
     params = load_yaml(Path(cfg_dir) / "controller.yaml")
     zones: dict = {}
     if params.get("zones_file"):
-        z = Path(str(params["zones_file"])).expanduser()
-        zones = load_yaml(z if z.is_absolute() else config_dir() / z)   # as the controller resolves it
+        zones = load_yaml(resolve_zones_file(str(params["zones_file"])))
     default = SafetyConfig()
     xyz = params.get("camera_xyz", zones.get("camera_xyz", default.camera_xyz))
     rpy = params.get("camera_rpy", zones.get("camera_rpy", default.camera_rpy))
